@@ -1,0 +1,35 @@
+# Two commands matter: `make demo` (set up, ingest the real fashion catalogue with
+# the shipped image model, run example searches, serve the web app) and `make test`.
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+export SHOPSEARCH_DATA ?= $(abspath ../shared/data/fashion)
+DEMO_INDEX ?= var/demo-index
+
+.PHONY: setup demo demo-ingest test bench clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	# The CPU wheel of torch on this machine's disk; any other spec downloads gigabytes.
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[train,test]'
+	$(BIN)/shopsearch setup
+	touch $@
+
+demo-ingest: setup
+	$(BIN)/shopsearch ingest $(SHOPSEARCH_DATA)/catalogue_hr.csv --images $(SHOPSEARCH_DATA) --index $(DEMO_INDEX)
+
+demo: demo-ingest
+	$(BIN)/shopsearch search "red running shoes for men" --index $(DEMO_INDEX) -k 5
+	$(BIN)/shopsearch search "女士黑色手提包" --index $(DEMO_INDEX) -k 5
+	$(BIN)/shopsearch search --image $(SHOPSEARCH_DATA)/images_224sq/15970.jpg --index $(DEMO_INDEX) -k 5
+	$(BIN)/shopsearch search "in red" --image $(SHOPSEARCH_DATA)/images_224sq/15970.jpg --index $(DEMO_INDEX) -k 5
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+clean:
+	rm -rf var .pytest_cache

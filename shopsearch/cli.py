@@ -1,0 +1,283 @@
+"""The `shopsearch` command: ingest, train, search, evaluate and serve."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from shopsearch.settings import get_settings
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Offline-first multimodal product search.")
+log = logging.getLogger("shopsearch")
+
+IndexOpt = typer.Option(None, "--index", help="Index folder (or Milvus URI); default from SHOPSEARCH_INDEX.")
+
+
+@app.callback()
+def _main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging.")) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
+    for noisy in ("httpx", "jieba", "bm25s"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _index_path(index: Optional[str]) -> str:
+    return str(index or get_settings().index)
+
+
+def _fail(msg: str, code: int = 2) -> None:
+    typer.secho(f"error: {msg}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code)
+
+
+def _engine(index: Optional[str]):
+    from shopsearch.engine import Engine
+
+    try:
+        return Engine(_index_path(index))
+    except FileNotFoundError as e:
+        _fail(str(e))
+
+
+@app.command()
+def setup() -> None:
+    """Export the bundled networks to ONNX once (needs the train extra: torch)."""
+    from shopsearch.encoders.export import export_all
+
+    for p in export_all(get_settings()):
+        typer.echo(f"ready: {p}")
+
+
+@app.command()
+def ingest(
+    catalogue: Optional[Path] = typer.Argument(None, help="CSV, TSV or JSONL catalogue."),
+    images: Optional[Path] = typer.Option(None, "--images", help="Folder the image paths are relative to (default: the catalogue's folder)."),
+    index: Optional[str] = IndexOpt,
+    mapping: Optional[str] = typer.Option(None, "--map", help="field=column,... or a JSON mapping file."),
+    where: Optional[str] = typer.Option(None, "--where", help='Only rows matching, e.g. "id % 5 == 0".'),
+    on_error: str = typer.Option("skip", "--on-error", help="skip: report bad rows and go on; fail: stop at the first."),
+    delete: Optional[str] = typer.Option(None, "--delete", help="Comma-separated ids, or @file with one id per line, to remove."),
+    model: Optional[Path] = typer.Option(None, "--model", help="Image model folder (default: the shipped fashion model)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Add or update a catalogue's products in an index (resumable), or delete some."""
+    from shopsearch.catalog.ingest import IngestAborted, delete as delete_ids, ingest as run_ingest
+    from shopsearch.catalog.reader import CatalogueError, parse_mapping
+    from shopsearch.encoders.base import load_encoder
+    from shopsearch.engine import Engine
+
+    s = get_settings()
+    eng = Engine(_index_path(index), create=True)
+    if delete:
+        ids = Path(delete[1:]).read_text().split() if delete.startswith("@") else [i.strip() for i in delete.split(",") if i.strip()]
+        n = delete_ids(eng.index, ids)
+        typer.echo(f"deleted {n} of {len(ids)} ids; {eng.index.count()} products in {eng.index.location}")
+        if catalogue is None:
+            return
+    if catalogue is None:
+        _fail("give a CATALOGUE to ingest, or --delete IDS")
+    try:
+        encoder = load_encoder(s, image_model=model)
+        report = run_ingest(catalogue, eng.index, encoder, images, parse_mapping(mapping), where, on_error, s, progress=not quiet)
+    except IngestAborted as e:
+        _fail(str(e), 1)
+    except (CatalogueError, ValueError, FileNotFoundError) as e:
+        _fail(str(e))
+    for err in report.errors[:50]:
+        typer.echo(f"skipped {err}", err=True)
+    if len(report.errors) > 50:
+        typer.echo(f"... and {len(report.errors) - 50} more bad rows", err=True)
+    typer.echo(report.summary())
+    typer.echo(f"{eng.index.count()} products in {eng.index.location}")
+    if report.interrupted:
+        raise typer.Exit(130)
+
+
+@app.command()
+def train(
+    catalogue: Path = typer.Argument(..., help="Catalogue with titles and photos."),
+    images: Optional[Path] = typer.Option(None, "--images", help="Folder the image paths are relative to."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Model folder to write (default: the served model folder)."),
+    exclude: Optional[str] = typer.Option(None, "--exclude", help='Rows never trained on, e.g. "id % 5 == 0".'),
+    mapping: Optional[str] = typer.Option(None, "--map", help="field=column,... or a JSON mapping file."),
+    epochs: int = typer.Option(30, "--epochs"),
+    limit: Optional[int] = typer.Option(None, "--limit", help="Train on the first N products only."),
+    seed: int = typer.Option(0, "--seed"),
+    augment: int = typer.Option(1, "--augment", help="Augmented views per photo."),
+    force: bool = typer.Option(False, "--force", help="Replace the served model even if validation is worse."),
+) -> None:
+    """Train the image tower on a catalogue's (photo, text) pairs into the text tower's space."""
+    from shopsearch.catalog.reader import parse_mapping
+    from shopsearch.encoders.train import TrainConfig, train as run_train
+
+    s = get_settings()
+    cfg = TrainConfig(epochs=epochs, limit=limit, seed=seed, augment_views=augment)
+    try:
+        r = run_train(catalogue, images, Path(out or s.image_model), exclude, parse_mapping(mapping), cfg, force, s)
+    except ValueError as e:
+        _fail(str(e))
+    typer.echo(json.dumps(r.metrics, indent=2))
+    if r.promoted:
+        typer.echo(f"model written to {r.out} in {r.seconds:.0f}s")
+    else:
+        typer.echo(f"NOT promoted: worse than the served model on validation ({r.previous}); candidate in {r.out}")
+        raise typer.Exit(3)
+
+
+def _parse_filters(specs: list[str]):
+    from shopsearch.schema import Filters
+
+    f = Filters()
+    for spec in specs or []:
+        if "=" not in spec:
+            _fail(f"--filter expects field=value, got {spec!r}")
+        k, v = spec.split("=", 1)
+        vals = [x.strip() for x in v.split("|") if x.strip()]
+        if k in ("type", "colour", "color", "gender", "brand"):
+            getattr(f, "colour" if k == "color" else k).extend(vals)
+        elif k == "price_min":
+            f.price_min = float(v)
+        elif k == "price_max":
+            f.price_max = float(v)
+        else:
+            f.attrs.setdefault(k, []).extend(vals)
+    return f
+
+
+@app.command()
+def search(
+    text: Optional[str] = typer.Argument(None, help="What the shopper typed."),
+    image: list[Path] = typer.Option([], "--image", help="Query photo (repeatable)."),
+    index: Optional[str] = IndexOpt,
+    k: int = typer.Option(10, "--k", "-k"),
+    page: int = typer.Option(1, "--page"),
+    negative: Optional[str] = typer.Option(None, "--not", help="Steer away from this (e.g. 'sports')."),
+    filters: list[str] = typer.Option([], "--filter", "-f", help="field=value[|value], price_min=, price_max="),
+    sort: str = typer.Option("relevance", "--sort", help="relevance, price_asc, price_desc, title"),
+    fusion: Optional[str] = typer.Option(None, "--fusion", help="rrf or weighted"),
+    image_only: bool = typer.Option(False, "--image-only", help="Match product photos only."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Search and print a readable table (or JSON)."""
+    from shopsearch.schema import Query
+
+    if not text and not image:
+        _fail("give a query text and/or --image PATH")
+    for p in image:
+        if not p.exists():
+            _fail(f"image {p} does not exist")
+    eng = _engine(index)
+    try:
+        q = Query(text=text, images=[str(p) for p in image], negative=negative, filters=_parse_filters(filters),
+                  sort=sort, page=page, page_size=k, fusion=fusion, fields=["image"] if image_only else None)
+    except ValueError as e:
+        _fail(str(e))
+    res = eng.search(q)
+    if as_json:
+        typer.echo(res.model_dump_json(indent=2))
+        return
+    _print_result(res)
+
+
+def _print_result(res) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title=f"{res.total} results in {res.took_ms:.1f} ms", show_lines=False)
+    for col in ("#", "id", "title", "type", "colour", "gender", "price", "score", "why"):
+        t.add_column(col, overflow="fold")
+    start = (res.page - 1) * res.page_size
+    for i, h in enumerate(res.hits, start + 1):
+        why = ", ".join(f"{k}={v:.3g}" for k, v in h.parts.items() if not k.endswith(("_sim", "_score")))
+        t.add_row(str(i), h.id, h.title[:60], h.type, h.colour, h.gender, "" if h.price is None else f"{h.price:.2f}",
+                  f"{h.score:.4f}", why)
+    c = Console(width=160)
+    c.print(t)
+    if res.intent:
+        keep = {k: v for k, v in res.intent.items() if v not in (None, [], {}, "")}
+        c.print(f"understood: {json.dumps(keep, ensure_ascii=False)}")
+    for name, counts in res.facets.items():
+        c.print(f"{name}: " + ", ".join(f"{k} ({v})" for k, v in list(counts.items())[:8]))
+
+
+@app.command("search-batch")
+def search_batch(
+    queries: Path = typer.Argument(..., help="Query JSONL (text, image, audio, video, fields, split)."),
+    index: Optional[str] = IndexOpt,
+    out: Path = typer.Option(..., "--out", help="TREC run file to write."),
+    k: int = typer.Option(100, "--k"),
+    unseen_index: Optional[str] = typer.Option(None, "--unseen-index", help="Index for split=unseen queries."),
+    tag: str = typer.Option("shopsearch", "--tag"),
+) -> None:
+    """Run a query file and write a TREC run (qid Q0 product_id rank score tag)."""
+    from shopsearch.eval.runner import load_queries, run_batch, write_trec
+
+    eng = _engine(index)
+    un = _engine(unseen_index) if unseen_index else None
+    try:
+        qs = load_queries(queries)
+    except (ValueError, FileNotFoundError) as e:
+        _fail(str(e))
+    run = run_batch(eng, qs, k, un, media=_media())
+    write_trec(run, out, tag)
+    typer.echo(f"wrote {sum(len(v) for v in run.values())} lines for {len(run)} queries to {out}")
+
+
+def _media():
+    try:
+        from shopsearch.media import queries as media  # type: ignore[attr-defined]
+
+        return media
+    except ImportError:
+        return None
+
+
+@app.command("eval")
+def evaluate(
+    queries: Path = typer.Option(..., "--queries"),
+    qrels: Path = typer.Option(..., "--qrels"),
+    index: Optional[str] = IndexOpt,
+    k: int = typer.Option(100, "--k"),
+    unseen_index: Optional[str] = typer.Option(None, "--unseen-index", help="Index for split=unseen queries."),
+    run_out: Optional[Path] = typer.Option(None, "--run-out", help="Also keep the TREC run here."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """nDCG@10, Recall@100 and MRR, overall and per query prefix."""
+    from shopsearch.eval.metrics import evaluate_run, load_qrels
+    from shopsearch.eval.runner import load_queries, run_batch, write_trec
+
+    eng = _engine(index)
+    un = _engine(unseen_index) if unseen_index else None
+    run = run_batch(eng, load_queries(queries), k, un, media=_media())
+    if run_out:
+        write_trec(run, run_out)
+    res = evaluate_run({q: [p for p, _ in v] for q, v in run.items()}, load_qrels(qrels), k)
+    if as_json:
+        typer.echo(json.dumps(res, indent=2))
+        return
+    typer.echo(f"{'queries':<10}{'n':>5}{'nDCG@10':>10}{f'R@{k}':>10}{'MRR':>8}")
+    for name in ["all"] + sorted(x for x in res if x != "all"):
+        m = res[name]
+        typer.echo(f"{name:<10}{m['queries']:>5}{m['ndcg@10']:>10.4f}{m[f'recall@{k}']:>10.4f}{m['mrr']:>8.4f}")
+
+
+@app.command()
+def stats(index: Optional[str] = IndexOpt, as_json: bool = typer.Option(False, "--json")) -> None:
+    """What is in an index."""
+    eng = _engine(index)
+    st = eng.stats()
+    if as_json:
+        typer.echo(json.dumps(st, indent=2))
+    else:
+        for k_, v in st.items():
+            typer.echo(f"{k_}: {v}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

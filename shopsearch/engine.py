@@ -1,0 +1,309 @@
+"""The search engine: one object that holds the index and the encoders (loaded
+once) and answers `Query` objects. CLI, Python API and HTTP API all call this.
+
+Text queries fuse BM25, dense text-to-text and dense text-to-photo; photo queries
+use the visual vector (photo-to-photo) and the aligned vector (photo-to-text);
+both together add up. Parsed intent (type, colour, gender, price, negations)
+becomes bounded boosts, or filters with `strict`."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from shopsearch.encoders.base import ImageLike, l2n
+from shopsearch.index.base import Candidates, Index, open_index
+from shopsearch.index.lexical import tokenize
+from shopsearch.ranking.fusion import fuse
+from shopsearch.schema import FACET_FIELDS, Hit, Query, SearchResult
+from shopsearch.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+PRICE_BUCKETS = [(0, 25), (25, 50), (50, 100), (100, 250), (250, 500), (500, None)]
+
+
+class Engine:
+    """Open once, search many times."""
+
+    def __init__(self, index: str | Path | Index, settings: Settings | None = None, encoder=None,
+                 create: bool = False) -> None:
+        self.settings = settings or get_settings()
+        self.index = index if isinstance(index, Index) else open_index(index, create=create, token=self.settings.admin_token and None)
+        self._encoder = encoder
+        self._vocab = None
+        self._vocab_gen = None
+
+    # -- heavy objects, loaded once ------------------------------------------------
+    @property
+    def encoder(self):
+        if self._encoder is None:
+            from shopsearch.encoders.base import load_encoder
+
+            self._encoder = load_encoder(self.settings)
+        return self._encoder
+
+    @property
+    def vocab(self):
+        gen = self.index.get_meta("generation", 0)
+        if self._vocab is None or gen != self._vocab_gen:
+            from shopsearch.query.vocab import Vocabulary
+
+            d = self.index.get_meta("vocab")
+            self._vocab = Vocabulary.from_dict(d) if d else Vocabulary.build([], [], [], [], [])
+            self._vocab_gen = gen
+        return self._vocab
+
+    def warm_up(self) -> None:
+        """Load models and the index snapshot before the first request."""
+        self.encoder.encode_text(["warm up"])
+        self.index.ids()
+        _ = self.vocab
+
+    # -- queries -------------------------------------------------------------------
+    def parse(self, text: str):
+        from shopsearch.query.parser import parse
+
+        return parse(text, self.vocab)
+
+    def embed_images(self, images: Sequence[ImageLike]) -> tuple[np.ndarray, np.ndarray]:
+        a, v = self.encoder.encode_image_both(list(images))
+        return l2n(a.mean(0, keepdims=True))[0], l2n(v.mean(0, keepdims=True))[0]
+
+    def search(self, q: Query, image_vectors: tuple[np.ndarray, np.ndarray] | None = None) -> SearchResult:
+        t0 = time.perf_counter()
+        s = self.settings
+        ix = self.index
+        K = s.candidates
+        image_only = q.image_only()
+        intent = self.parse(q.text) if (q.text and q.understand) else None
+        text = (intent.normalized or q.text) if intent else q.text
+
+        filters = q.filters.model_copy(deep=True)
+        if intent and q.strict:
+            filters.type += intent.types
+            filters.colour += intent.colours
+            filters.gender += intent.genders
+            filters.price_min = filters.price_min if filters.price_min is not None else intent.price_min
+            filters.price_max = filters.price_max if filters.price_max is not None else intent.price_max
+        mask = ix.mask(filters)
+
+        w = {
+            "bm25": q.weights.bm25 if q.weights.bm25 is not None else s.weight_bm25,
+            "text": q.weights.text if q.weights.text is not None else s.weight_text,
+            "image": q.weights.image if q.weights.image is not None else s.weight_image,
+            "visual": q.weights.visual if q.weights.visual is not None else s.weight_visual,
+            "photo_text": q.weights.text if q.weights.text is not None else s.weight_text,
+            "photo_image": q.weights.image if q.weights.image is not None else s.weight_image,
+        }
+        if image_only:
+            w["image"] = q.weights.image if q.weights.image is not None else 1.0
+        attr_w = q.weights.attributes if q.weights.attributes is not None else s.attribute_boost
+
+        channels: dict[str, Candidates] = {}
+        vecs: dict[str, tuple[np.ndarray, str]] = {}
+        if text:
+            qv = self.encoder.encode_text([text])[0]
+            if not image_only:
+                toks = tokenize(text)
+                channels["bm25"] = ix.bm25(toks, K, mask)
+                channels["text"] = ix.dense(qv, "text", K, mask)
+                vecs["text"] = (qv, "text")
+            if w["image"] > 0:
+                channels["image"] = ix.dense(qv, "image", K, mask)
+                vecs["image"] = (qv, "image")
+        if q.images or image_vectors is not None:
+            a, v = image_vectors if image_vectors is not None else self.embed_images(q.images)
+            channels["visual"] = ix.dense(v, "visual", K, mask)
+            vecs["visual"] = (v, "visual")
+            if w["photo_image"] > 0:
+                channels["photo_image"] = ix.dense(a, "image", K, mask)
+                vecs["photo_image"] = (a, "image")
+            if not image_only:
+                channels["photo_text"] = ix.dense(a, "text", K, mask)
+                vecs["photo_text"] = (a, "text")
+        channels = {k: c for k, c in channels.items() if w.get(k, 1.0) > 0}
+
+        if channels:
+            pos0 = np.unique(np.concatenate([c.pos for c in channels.values()])) if channels else np.zeros(0, np.int64)
+            exact = {k: ix.dense_scores(vec, field, pos0) for k, (vec, field) in vecs.items() if k in channels}
+            method = q.fusion or s.fusion
+            pos, score, parts = fuse(channels, w, method, s.rrf_k, exact)
+            for k, e in exact.items():  # raw similarities for the "why" panel
+                parts[f"{k}_sim"] = e
+            if "bm25" in channels:
+                raw = np.zeros(len(pos))
+                lookup = {int(p): i for i, p in enumerate(pos)}
+                for p, sc in zip(channels["bm25"].pos, channels["bm25"].scores):
+                    raw[lookup[int(p)]] = sc
+                parts["bm25_score"] = raw
+        else:  # browse: filters only
+            pos = np.arange(len(ix.ids())) if mask is None else np.where(mask)[0]
+            score = np.zeros(len(pos))
+            parts = {}
+
+        if intent is not None and len(pos):
+            boost, penalty = self._intent_scores(intent, pos, image_only, attr_w)
+            if boost is not None:
+                parts["attributes"] = boost
+                score = score + boost
+            if penalty is not None:
+                parts["negation"] = -penalty
+                score = score - penalty
+        if q.negative and len(pos):
+            pen = self._negative(q.negative, pos, image_only)
+            parts["negative"] = -pen
+            score = score - pen
+
+        order = self._sort(q.sort, pos, score)
+        pos, score = pos[order], score[order]
+        parts = {k: v[order] for k, v in parts.items()}
+        total = len(pos)
+        facets = self._facets(pos) if q.facets else {}
+        start = (q.page - 1) * q.page_size
+        page = range(start, min(start + q.page_size, total))
+        hits = []
+        for i in page:
+            p = ix.product(int(pos[i]))
+            hits.append(Hit(
+                id=p.id, title=p.title, score=round(float(score[i]), 6),
+                parts={k: round(float(v[i]), 6) for k, v in parts.items() if v[i] != 0},
+                type=p.type, colour=p.colour, gender=p.gender, brand=p.brand, price=p.price, attrs=p.attrs,
+                has_image=bool(p.image),
+            ))
+        return SearchResult(
+            hits=hits, total=total, page=q.page, page_size=q.page_size, facets=facets,
+            intent=intent.to_dict() if intent is not None else None,
+            took_ms=round((time.perf_counter() - t0) * 1000, 2),
+        )
+
+    def similar(self, product_id: str, page_size: int = 20, page: int = 1) -> SearchResult:
+        """More like this: the product's own photo (visual vector) and caption vector."""
+        pos = self.index.position(product_id)
+        if pos is None:
+            raise KeyError(product_id)
+        v = self.index.vector(pos, "visual")
+        a = self.index.vector(pos, "image")
+        if v is None:  # no photo: fall back to the text vector
+            t = self.index.vector(pos, "text")
+            res = self._vector_search({"text": (t, "text")}, page_size + 1, page)
+        else:
+            res = self.search(Query(page_size=page_size + 1, page=page), image_vectors=(a, v))
+        res.hits = [h for h in res.hits if h.id != product_id][:page_size]
+        return res
+
+    # -- helpers -------------------------------------------------------------------
+    def _vector_search(self, vecs: dict, page_size: int, page: int) -> SearchResult:
+        t0 = time.perf_counter()
+        channels = {k: self.index.dense(v, f, self.settings.candidates) for k, (v, f) in vecs.items()}
+        pos, score, parts = fuse(channels, {}, "rrf", self.settings.rrf_k)
+        order = np.argsort(-score, kind="stable")
+        pos, score = pos[order], score[order]
+        start = (page - 1) * page_size
+        hits = []
+        for i in range(start, min(start + page_size, len(pos))):
+            p = self.index.product(int(pos[i]))
+            hits.append(Hit(id=p.id, title=p.title, score=float(score[i]), type=p.type, colour=p.colour,
+                            gender=p.gender, brand=p.brand, price=p.price, attrs=p.attrs, has_image=bool(p.image)))
+        return SearchResult(hits=hits, total=len(pos), page=page, page_size=page_size,
+                            facets=self._facets(pos), took_ms=(time.perf_counter() - t0) * 1000)
+
+    def _col(self, name: str, image_only: bool) -> np.ndarray:
+        return self.index.column(f"pred:{name}" if image_only else name)
+
+    def _intent_scores(self, intent, pos: np.ndarray, image_only: bool, weight: float):
+        """Bounded boost: weight x (fraction of named attributes the product has);
+        a penalty of the same size for each negated attribute it has."""
+        named = [("type", intent.types), ("colour", intent.colours), ("gender", intent.genders)]
+        named = [(n, set(v)) for n, v in named if v]
+        boost = None
+        if named and weight > 0:
+            hit = np.zeros(len(pos))
+            for name, wanted in named:
+                col = self._col(name, image_only)[pos]
+                hit += np.fromiter((c in wanted for c in col), bool, len(pos))
+            boost = weight * hit / len(named)
+        if (intent.price_min is not None or intent.price_max is not None) and not image_only:
+            price = self.index.column("price")[pos]
+            ok = np.isfinite(price)
+            if intent.price_min is not None:
+                ok &= price >= intent.price_min
+            if intent.price_max is not None:
+                ok &= price <= intent.price_max
+            boost = (boost if boost is not None else 0) + weight * ok
+        neg = [("type", set(intent.negated_types)), ("colour", set(intent.negated_colours)),
+               ("usage", set(getattr(intent, "negated_usages", []) or []))]
+        penalty = None
+        for name, bad in neg:
+            if bad:
+                col = self._col(name, image_only)[pos]
+                hitn = np.fromiter((c in bad for c in col), bool, len(pos))
+                penalty = (penalty if penalty is not None else 0) + 2 * weight * hitn
+        terms = [t for term in (intent.negated_terms or []) for t in tokenize(term)]
+        if terms and not image_only:
+            hitn = self._token_hits(terms, pos)
+            penalty = (penalty if penalty is not None else 0) + 2 * weight * hitn
+        return boost, penalty
+
+    def _token_hits(self, terms: list[str], pos: np.ndarray) -> np.ndarray:
+        c = self.index.bm25(terms, len(self.index.ids()))
+        hit = set(int(p) for p in c.pos)
+        return np.fromiter((int(p) in hit for p in pos), bool, len(pos))
+
+    def _negative(self, negative: str, pos: np.ndarray, image_only: bool) -> np.ndarray:
+        s = self.settings
+        nv = self.encoder.encode_text([negative])[0]
+        field = "image" if image_only else "text"
+        sim = self.index.dense_scores(nv, field, pos)
+        pen = s.negative_penalty * np.clip(sim, 0, 1)
+        if not image_only:
+            pen = pen + 2 * s.attribute_boost * self._token_hits(tokenize(negative), pos)
+        return pen
+
+    def _sort(self, sort: str, pos: np.ndarray, score: np.ndarray) -> np.ndarray:
+        if sort == "relevance" or len(pos) == 0:
+            return np.lexsort((pos, -score))
+        if sort in ("price_asc", "price_desc"):
+            price = self.index.column("price")[pos]
+            key = np.where(np.isfinite(price), price if sort == "price_asc" else -price, np.inf)
+            return np.lexsort((-score, key))
+        titles = self.index.column("title")[pos]
+        return np.argsort(np.array([t.lower() for t in titles]), kind="stable")
+
+    def _facets(self, pos: np.ndarray, top: int = 30) -> dict[str, dict[str, int]]:
+        out: dict[str, dict[str, int]] = {}
+        if len(pos) == 0:
+            return {f: {} for f in FACET_FIELDS}
+        for name in FACET_FIELDS:
+            vals, counts = np.unique(self.index.column(name)[pos].astype(str), return_counts=True)
+            order = np.argsort(-counts, kind="stable")
+            d = {str(vals[i]): int(counts[i]) for i in order if vals[i]}
+            if d:
+                out[name] = dict(list(d.items())[:top])
+        price = self.index.column("price")[pos]
+        known = price[np.isfinite(price)]
+        if len(known):
+            buckets = {}
+            for lo, hi in PRICE_BUCKETS:
+                n = int(((known >= lo) & ((known < hi) if hi is not None else True)).sum())
+                if n:
+                    buckets[f"{lo}-{hi}" if hi is not None else f"{lo}+"] = n
+            out["price"] = buckets
+        return out
+
+    def stats(self) -> dict:
+        ix = self.index
+        return {
+            "products": ix.count(),
+            "with_image": int(getattr(ix, "has_vector", lambda f: np.zeros(0))("image").sum()) if ix.count() else 0,
+            "schema_version": ix.get_meta("schema_version"),
+            "encoder": ix.get_meta("encoder"),
+            "text_encoder": ix.get_meta("text_encoder"),
+            "image_encoder": ix.get_meta("image_encoder"),
+            "backend": type(ix).__name__,
+            "location": ix.location,
+        }

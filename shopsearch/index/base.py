@@ -1,0 +1,120 @@
+"""The narrow index interface: write products with vectors, read them back, and
+answer the three retrieval primitives (BM25, dense, filter mask) the engine fuses.
+
+Kept small on purpose so a server backend (Milvus) can implement the same calls."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from shopsearch.schema import Filters, Product
+
+
+@dataclass
+class Record:
+    """A product as stored: the product, its content hash and its vectors."""
+
+    product: Product
+    hash: str
+    text_vec: np.ndarray
+    image_vec: np.ndarray | None = None
+    visual_vec: np.ndarray | None = None
+    predicted: dict[str, str] = field(default_factory=dict)  # attribute evidence from the image tower
+
+
+@dataclass
+class Candidates:
+    """Row positions and scores from one retriever, best first."""
+
+    pos: np.ndarray
+    scores: np.ndarray
+
+    @classmethod
+    def empty(cls) -> "Candidates":
+        return cls(np.zeros(0, np.int64), np.zeros(0, np.float32))
+
+
+VectorField = str  # "text" | "image" | "visual"
+
+
+class Index(ABC):
+    """One catalogue's searchable store."""
+
+    location: str
+
+    # -- writing ---------------------------------------------------------
+    @abstractmethod
+    def upsert(self, records: Sequence[Record]) -> None:
+        """Insert or replace products; durable when it returns."""
+
+    @abstractmethod
+    def delete(self, ids: Iterable[str]) -> int:
+        """Remove products by id; returns how many existed."""
+
+    @abstractmethod
+    def hashes(self) -> dict[str, str]:
+        """id -> content hash of every stored product (lets ingest resume and skip unchanged rows)."""
+
+    @abstractmethod
+    def get_meta(self, key: str, default=None): ...
+
+    @abstractmethod
+    def set_meta(self, key: str, value) -> None: ...
+
+    # -- reading ---------------------------------------------------------
+    @abstractmethod
+    def count(self) -> int: ...
+
+    @abstractmethod
+    def ids(self) -> list[str]:
+        """Product ids by row position (positions are what retrievers return)."""
+
+    @abstractmethod
+    def position(self, product_id: str) -> int | None: ...
+
+    @abstractmethod
+    def product(self, pos: int) -> Product: ...
+
+    @abstractmethod
+    def predicted(self, pos: int) -> dict[str, str]: ...
+
+    @abstractmethod
+    def vector(self, pos: int, field: VectorField) -> np.ndarray | None: ...
+
+    @abstractmethod
+    def bm25(self, tokens: list[str], k: int, mask: np.ndarray | None = None) -> Candidates: ...
+
+    @abstractmethod
+    def dense(self, vec: np.ndarray, field: VectorField, k: int, mask: np.ndarray | None = None) -> Candidates: ...
+
+    @abstractmethod
+    def dense_scores(self, vec: np.ndarray, field: VectorField, pos: np.ndarray) -> np.ndarray:
+        """Exact similarity of given rows (used to score candidates from other retrievers)."""
+
+    @abstractmethod
+    def mask(self, filters: Filters) -> np.ndarray | None:
+        """Boolean row mask for hard filters (None when there are none)."""
+
+    @abstractmethod
+    def column(self, name: str) -> np.ndarray:
+        """A facet/sort column by row position: type, colour, gender, brand (str) or price (float)."""
+
+    def close(self) -> None:  # pragma: no cover - default no-op
+        pass
+
+
+def open_index(location: str | Path, create: bool = False, token: str | None = None) -> Index:
+    """A local folder opens the embedded backend; an http(s) URI a Milvus server."""
+    loc = str(location)
+    if loc.startswith(("http://", "https://", "tcp://", "grpc://")):
+        from shopsearch.index.milvus import MilvusIndex  # type: ignore[import-not-found]
+
+        return MilvusIndex(loc, token=token, create=create)
+    from shopsearch.index.embedded import EmbeddedIndex
+
+    return EmbeddedIndex(Path(loc), create=create)

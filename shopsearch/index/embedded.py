@@ -1,0 +1,337 @@
+"""The embedded default backend: one folder, no server.
+
+- Records live in SQLite (WAL, one transaction per batch), the source of truth:
+  a crash loses at most the batch in flight, and ingest resumes from the hashes.
+- Vectors are held in memory as float32 matrices and searched exactly with one
+  matrix product (11,882 x 384 is well under a millisecond); FAISS HNSW takes over
+  past `ann_threshold` rows.
+- BM25 is bm25s over jieba-segmented, lightly stemmed tokens; its index is saved
+  beside the records per write generation, so opening a served index is quick.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import sqlite3
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from shopsearch.index.base import Candidates, Index, Record, VectorField
+from shopsearch.index.lexical import tokenize
+from shopsearch.schema import SCHEMA_VERSION, Filters, Product
+
+log = logging.getLogger(__name__)
+
+DB_NAME = "records.sqlite"
+FIELDS: tuple[VectorField, ...] = ("text", "image", "visual")
+ANN_THRESHOLD = 200_000
+
+
+def _blob(v: np.ndarray | None) -> bytes | None:
+    return None if v is None else np.asarray(v, dtype=np.float32).tobytes()
+
+
+def top_k(scores: np.ndarray, k: int, mask: np.ndarray | None = None) -> Candidates:
+    """Best k rows of a full score vector, optionally restricted by a mask."""
+    if mask is not None:
+        scores = np.where(mask, scores, -np.inf)
+    k = min(k, len(scores))
+    if k <= 0:
+        return Candidates.empty()
+    idx = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
+    idx = idx[np.isfinite(scores[idx])]
+    idx = idx[np.argsort(-scores[idx], kind="stable")]
+    return Candidates(idx.astype(np.int64), scores[idx].astype(np.float32))
+
+
+@dataclass
+class Snapshot:
+    """Everything a query needs, built once per write generation."""
+
+    ids: list[str]
+    pos_of: dict[str, int]
+    docs: list[str]
+    vectors: dict[str, np.ndarray]
+    has: dict[str, np.ndarray]
+    predicted: list[dict]
+    columns: dict[str, np.ndarray] = field(default_factory=dict)
+    products: dict[int, Product] = field(default_factory=dict)
+    bm25: object | None = None
+    ann: dict[str, object] = field(default_factory=dict)
+
+
+class EmbeddedIndex(Index):
+    def __init__(self, path: Path, create: bool = False) -> None:
+        self.path = Path(path)
+        self.location = str(self.path)
+        db = self.path / DB_NAME
+        if not db.exists() and not create:
+            raise FileNotFoundError(f"No index at {self.path}: run `shopsearch ingest CATALOGUE --index {self.path}` first")
+        self.path.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self.db = sqlite3.connect(str(db), check_same_thread=False, isolation_level=None)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=FULL")
+        self.db.executescript(
+            """
+            CREATE TABLE IF NOT EXISTS products (
+                rowid INTEGER PRIMARY KEY AUTOINCREMENT,
+                id TEXT UNIQUE NOT NULL,
+                doc TEXT NOT NULL,
+                hash TEXT NOT NULL,
+                tokens TEXT NOT NULL,
+                predicted TEXT,
+                text_vec BLOB NOT NULL,
+                image_vec BLOB,
+                visual_vec BLOB
+            );
+            CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+            """
+        )
+        if self.get_meta("schema_version") is None:
+            self.set_meta("schema_version", SCHEMA_VERSION)
+        self._snap: Snapshot | None = None
+        self._seen_version: tuple[int, int] | None = None
+
+    # -- meta --------------------------------------------------------------
+    def get_meta(self, key: str, default=None):
+        row = self.db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return default if row is None else json.loads(row[0])
+
+    def set_meta(self, key: str, value) -> None:
+        with self._lock:
+            self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, json.dumps(value)))
+            self._bump()
+
+    def _bump(self) -> None:
+        gen = int(self.get_meta("generation", 0) or 0) + 1
+        self.db.execute("INSERT OR REPLACE INTO meta VALUES ('generation', ?)", (json.dumps(gen),))
+
+    # -- writing -------------------------------------------------------------
+    def upsert(self, records: Sequence[Record]) -> None:
+        rows = [
+            (
+                r.product.id, r.product.model_dump_json(), r.hash, " ".join(tokenize(r.product.lexical_text())),
+                json.dumps(r.predicted) if r.predicted else None,
+                _blob(r.text_vec), _blob(r.image_vec), _blob(r.visual_vec),
+            )
+            for r in records
+        ]
+        with self._lock:
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                self.db.executemany(
+                    """INSERT INTO products (id, doc, hash, tokens, predicted, text_vec, image_vec, visual_vec)
+                       VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                       ON CONFLICT(id) DO UPDATE SET doc=excluded.doc, hash=excluded.hash, tokens=excluded.tokens,
+                         predicted=excluded.predicted, text_vec=excluded.text_vec, image_vec=excluded.image_vec,
+                         visual_vec=excluded.visual_vec""",
+                    rows,
+                )
+                self._bump()
+                self.db.execute("COMMIT")
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+            self._snap = None
+
+    def delete(self, ids: Iterable[str]) -> int:
+        ids = [str(i) for i in ids]
+        with self._lock:
+            self.db.execute("BEGIN IMMEDIATE")
+            n = 0
+            for s in range(0, len(ids), 500):
+                chunk = ids[s : s + 500]
+                n += self.db.execute(
+                    f"DELETE FROM products WHERE id IN ({','.join('?' * len(chunk))})", chunk
+                ).rowcount
+            self._bump()
+            self.db.execute("COMMIT")
+            self._snap = None
+        return n
+
+    def hashes(self) -> dict[str, str]:
+        return dict(self.db.execute("SELECT id, hash FROM products").fetchall())
+
+    # -- snapshot ------------------------------------------------------------
+    def _version(self) -> tuple[int, int]:
+        return (self.db.execute("PRAGMA data_version").fetchone()[0], int(self.get_meta("generation", 0) or 0))
+
+    def snapshot(self) -> Snapshot:
+        with self._lock:
+            v = self._version()
+            if self._snap is None or v != self._seen_version:
+                self._snap = self._load()
+                self._seen_version = v
+            return self._snap
+
+    def _load(self) -> Snapshot:
+        rows = self.db.execute(
+            "SELECT id, doc, tokens, predicted, text_vec, image_vec, visual_vec FROM products ORDER BY rowid"
+        ).fetchall()
+        ids = [r[0] for r in rows]
+        vectors: dict[str, np.ndarray] = {}
+        has: dict[str, np.ndarray] = {}
+        for j, name in enumerate(FIELDS):
+            blobs = [r[4 + j] for r in rows]
+            dim = next((len(b) // 4 for b in blobs if b), 0)
+            m = np.zeros((len(rows), dim), np.float32)
+            present = np.array([b is not None for b in blobs], bool)
+            for i, b in enumerate(blobs):
+                if b:
+                    m[i] = np.frombuffer(b, np.float32)
+            vectors[name], has[name] = m, present
+        snap = Snapshot(
+            ids=ids, pos_of={p: i for i, p in enumerate(ids)}, docs=[r[1] for r in rows], vectors=vectors, has=has,
+            predicted=[json.loads(r[3]) if r[3] else {} for r in rows],
+        )
+        cols: dict[str, list] = {k: [] for k in ("type", "colour", "gender", "brand", "price", "title")}
+        for d in snap.docs:
+            p = json.loads(d)
+            for k in cols:
+                cols[k].append(p.get(k))
+        for k, vals in cols.items():
+            if k == "price":
+                snap.columns[k] = np.array([np.nan if v is None else float(v) for v in vals], np.float64)
+            else:
+                snap.columns[k] = np.array([(v or "") for v in vals], dtype=object)
+        snap.bm25 = self._bm25([r[2] for r in rows])
+        if len(rows) > ANN_THRESHOLD:
+            snap.ann = {f: self._hnsw(vectors[f]) for f in FIELDS if vectors[f].shape[1]}
+        log.info("index %s loaded: %d products", self.path, len(rows))
+        return snap
+
+    def _bm25(self, token_rows: list[str]):
+        import bm25s
+
+        gen = int(self.get_meta("generation", 0) or 0)
+        cache = self.path / f"bm25-{gen}"
+        if cache.exists():
+            try:
+                return bm25s.BM25.load(str(cache))
+            except Exception:  # a half-written cache is rebuilt
+                shutil.rmtree(cache, ignore_errors=True)
+        retr = bm25s.BM25()
+        if token_rows:
+            retr.index([t.split() or [""] for t in token_rows], show_progress=False)
+            for old in self.path.glob("bm25-*"):
+                shutil.rmtree(old, ignore_errors=True)
+            tmp = self.path / f".bm25-{gen}.tmp"
+            shutil.rmtree(tmp, ignore_errors=True)
+            retr.save(str(tmp))
+            tmp.rename(cache)
+        return retr
+
+    @staticmethod
+    def _hnsw(m: np.ndarray):
+        import faiss
+
+        idx = faiss.IndexHNSWFlat(m.shape[1], 32, faiss.METRIC_INNER_PRODUCT)
+        idx.hnsw.efConstruction = 80
+        idx.add(m)
+        idx.hnsw.efSearch = 128
+        return idx
+
+    # -- reading ---------------------------------------------------------------
+    def count(self) -> int:
+        return self.db.execute("SELECT COUNT(*) FROM products").fetchone()[0]
+
+    def ids(self) -> list[str]:
+        return self.snapshot().ids
+
+    def position(self, product_id: str) -> int | None:
+        return self.snapshot().pos_of.get(str(product_id))
+
+    def product(self, pos: int) -> Product:
+        s = self.snapshot()
+        p = s.products.get(pos)
+        if p is None:
+            p = s.products[pos] = Product.model_validate_json(s.docs[pos])
+        return p
+
+    def predicted(self, pos: int) -> dict[str, str]:
+        return self.snapshot().predicted[pos]
+
+    def vector(self, pos: int, field: VectorField) -> np.ndarray | None:
+        s = self.snapshot()
+        return s.vectors[field][pos] if s.has[field][pos] else None
+
+    def has_vector(self, field: VectorField) -> np.ndarray:
+        return self.snapshot().has[field]
+
+    def bm25(self, tokens: list[str], k: int, mask: np.ndarray | None = None) -> Candidates:
+        s = self.snapshot()
+        if not tokens or not s.ids:
+            return Candidates.empty()
+        scores = np.asarray(s.bm25.get_scores(tokens), np.float32)
+        c = top_k(scores, k, mask)
+        keep = c.scores > 0
+        return Candidates(c.pos[keep], c.scores[keep])
+
+    def dense(self, vec: np.ndarray, field: VectorField, k: int, mask: np.ndarray | None = None) -> Candidates:
+        s = self.snapshot()
+        m = s.vectors[field]
+        if not s.ids or m.shape[1] != len(vec):
+            return Candidates.empty()
+        present = s.has[field]
+        mask = present if mask is None else (mask & present)
+        ann = s.ann.get(field)
+        if ann is not None:
+            kk = min(len(s.ids), k * (4 if mask is not None else 1))
+            d, i = ann.search(vec[None, :].astype(np.float32), kk)
+            ok = (i[0] >= 0) & mask[np.maximum(i[0], 0)]
+            return Candidates(i[0][ok][:k].astype(np.int64), d[0][ok][:k].astype(np.float32))
+        return top_k(m @ vec.astype(np.float32), k, mask)
+
+    def dense_scores(self, vec: np.ndarray, field: VectorField, pos: np.ndarray) -> np.ndarray:
+        s = self.snapshot()
+        m = s.vectors[field]
+        if m.shape[1] != len(vec) or len(pos) == 0:
+            return np.zeros(len(pos), np.float32)
+        return np.where(s.has[field][pos], m[pos] @ vec.astype(np.float32), 0.0).astype(np.float32)
+
+    def column(self, name: str) -> np.ndarray:
+        s = self.snapshot()
+        if name not in s.columns and name.startswith("pred:"):
+            key = name[5:]
+            s.columns[name] = np.array([d.get(key, "") for d in s.predicted], dtype=object)
+        if name not in s.columns:
+            s.columns[name] = np.array(
+                [str(self.product(i).attrs.get(name, "")) for i in range(len(s.ids))], dtype=object
+            )
+        return s.columns[name]
+
+    def mask(self, filters: Filters) -> np.ndarray | None:
+        if filters.is_empty():
+            return None
+        s = self.snapshot()
+        m = np.ones(len(s.ids), bool)
+        for name in ("type", "colour", "gender", "brand"):
+            wanted = {v.lower() for v in getattr(filters, name)}
+            if wanted:
+                m &= np.array([v.lower() in wanted for v in self.column(name)], bool)
+        for name, values in filters.attrs.items():
+            wanted = {v.lower() for v in values}
+            m &= np.array([v.lower() in wanted for v in self.column(name)], bool)
+        price = s.columns["price"]
+        if filters.price_min is not None:
+            m &= price >= filters.price_min
+        if filters.price_max is not None:
+            m &= price <= filters.price_max
+        if filters.ids:
+            idm = np.zeros(len(s.ids), bool)
+            for i in filters.ids:
+                p = s.pos_of.get(str(i))
+                if p is not None:
+                    idm[p] = True
+            m &= idm
+        return m
+
+    def close(self) -> None:
+        self.db.close()

@@ -1,0 +1,50 @@
+"""Fusion of retriever outputs.
+
+RRF (reciprocal rank fusion) needs no score calibration and is the default;
+weighted fusion min-max normalises each retriever's scores over the candidate
+union and adds them with weights. Both return per-part contributions so every
+hit can say why it ranks where it does."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from shopsearch.index.base import Candidates
+
+
+def union(channels: dict[str, Candidates]) -> np.ndarray:
+    parts = [c.pos for c in channels.values() if len(c.pos)]
+    return np.unique(np.concatenate(parts)) if parts else np.zeros(0, np.int64)
+
+
+def fuse(
+    channels: dict[str, Candidates], weights: dict[str, float], method: str = "rrf", rrf_k: int = 60,
+    exact: dict[str, np.ndarray] | None = None,
+) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """(candidate positions, fused scores, part -> contribution per candidate).
+
+    `exact` optionally gives every candidate's raw score per channel (for dense
+    channels it is cheap to compute), so weighted fusion sees all candidates."""
+    pos = union(channels)
+    total = np.zeros(len(pos), np.float64)
+    parts: dict[str, np.ndarray] = {}
+    if len(pos) == 0:
+        return pos, total, parts
+    lookup = {int(p): i for i, p in enumerate(pos)}
+    for name, c in channels.items():
+        w = weights.get(name, 1.0)
+        contrib = np.zeros(len(pos), np.float64)
+        if method == "rrf":
+            idx = np.fromiter((lookup[int(p)] for p in c.pos), np.int64, len(c.pos))
+            contrib[idx] = w / (rrf_k + np.arange(1, len(c.pos) + 1))
+        else:
+            raw = exact.get(name) if exact and name in exact else None
+            if raw is None:
+                raw = np.zeros(len(pos))
+                idx = np.fromiter((lookup[int(p)] for p in c.pos), np.int64, len(c.pos))
+                raw[idx] = c.scores
+            lo, hi = float(np.min(raw)), float(np.max(raw))
+            contrib = w * (raw - lo) / (hi - lo) if hi > lo else np.zeros(len(pos))
+        parts[name] = contrib
+        total += contrib
+    return pos, total, parts

@@ -1,0 +1,63 @@
+"""One settings object for the whole engine; every field can be overridden by a
+``SHOPSEARCH_<NAME>`` environment variable so operators never edit code."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def _default_data() -> Path:
+    # The shared data folder sits beside the repository checkout.
+    return PACKAGE_DIR.parent.parent / "shared" / "data" / "fashion"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SHOPSEARCH_", extra="ignore")
+
+    # Where things live
+    data: Path = _default_data()
+    index: Path = Path("var/index")
+    cache: Path = Path.home() / ".cache" / "shopsearch"
+    image_model: Path = PACKAGE_DIR / "models" / "fashion"
+
+    # Encoders
+    text_model: str = "minilm"  # "minilm" (bundled) or a folder with an ONNX text model
+    threads: int = 2
+    image_width: int = 144
+    image_height: int = 192
+    encode_batch: int = 64
+
+    # Ingest
+    ingest_batch: int = 256
+    max_image_bytes: int = 20_000_000
+    max_image_pixels: int = 40_000_000
+    min_image_side: int = 16
+
+    # Retrieval and fusion
+    candidates: int = 1000
+    rrf_k: int = 60
+    fusion: str = "rrf"  # "rrf" or "weighted"
+    weight_bm25: float = 1.0
+    weight_text: float = 1.0
+    weight_image: float = 0.5
+    weight_visual: float = 1.0
+    attribute_boost: float = 0.05
+    negative_penalty: float = 0.05
+    page_size: int = 20
+
+    # Serving
+    host: str = "127.0.0.1"
+    port: int = 8000
+    admin_token: str | None = None
+    max_upload_bytes: int = 25_000_000
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Process-wide settings, read once from the environment."""
+    return Settings()
