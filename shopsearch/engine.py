@@ -44,7 +44,13 @@ class Engine:
         if self._encoder is None:
             from shopsearch.encoders.base import load_encoder
 
-            self._encoder = load_encoder(self.settings)
+            # Queries must be embedded by the model the index was built with.
+            built_with = self.index.get_meta("image_model")
+            model = Path(built_with) if built_with and Path(built_with).exists() else None
+            self._encoder = load_encoder(self.settings, image_model=model)
+            if self.index.get_meta("encoder") not in (None, self._encoder.id):
+                log.warning("index %s was built with %s but queries use %s: re-ingest to match",
+                            self.index.location, self.index.get_meta("encoder"), self._encoder.id)
         return self._encoder
 
     @property
@@ -92,16 +98,13 @@ class Engine:
             filters.price_max = filters.price_max if filters.price_max is not None else intent.price_max
         mask = ix.mask(filters)
 
-        w = {
-            "bm25": q.weights.bm25 if q.weights.bm25 is not None else s.weight_bm25,
-            "text": q.weights.text if q.weights.text is not None else s.weight_text,
-            "image": q.weights.image if q.weights.image is not None else s.weight_image,
-            "visual": q.weights.visual if q.weights.visual is not None else s.weight_visual,
-            "photo_text": q.weights.text if q.weights.text is not None else s.weight_text,
-            "photo_image": q.weights.image if q.weights.image is not None else s.weight_image,
-        }
-        if image_only:
-            w["image"] = q.weights.image if q.weights.image is not None else 1.0
+        def pick(name: str) -> float:
+            v = getattr(q.weights, name)
+            return float(v if v is not None else getattr(s, f"weight_{name}"))
+
+        w = {name: pick(name) for name in ("bm25", "text", "image", "visual", "photo_image", "photo_text")}
+        if image_only and q.weights.image is None:
+            w["image"] = 1.0
         attr_w = q.weights.attributes if q.weights.attributes is not None else s.attribute_boost
 
         channels: dict[str, Candidates] = {}
@@ -131,7 +134,7 @@ class Engine:
         if channels:
             pos0 = np.unique(np.concatenate([c.pos for c in channels.values()])) if channels else np.zeros(0, np.int64)
             exact = {k: ix.dense_scores(vec, field, pos0) for k, (vec, field) in vecs.items() if k in channels}
-            method = q.fusion or s.fusion
+            method = q.fusion or (s.photo_fusion if (q.images or image_vectors is not None) else s.fusion)
             pos, score, parts = fuse(channels, w, method, s.rrf_k, exact)
             for k, e in exact.items():  # raw similarities for the "why" panel
                 parts[f"{k}_sim"] = e

@@ -84,6 +84,8 @@ class Weights(BaseModel):
     text: float | None = None
     image: float | None = None
     visual: float | None = None
+    photo_image: float | None = None
+    photo_text: float | None = None
     attributes: float | None = None
 
 
@@ -94,7 +96,7 @@ class Query(BaseModel):
     """One search request: any mix of text, images and filters."""
 
     text: str | None = None
-    images: list[str] = Field(default_factory=list)  # paths on disk
+    images: list[Any] = Field(default_factory=list)  # paths on disk, PIL images or raw bytes
     negative: str | None = None
     filters: Filters = Field(default_factory=Filters)
     weights: Weights = Field(default_factory=Weights)

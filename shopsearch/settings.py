@@ -41,13 +41,16 @@ class Settings(BaseSettings):
     # Retrieval and fusion
     candidates: int = 1000
     rrf_k: int = 60
-    fusion: str = "rrf"  # "rrf" or "weighted"
+    fusion: str = "rrf"  # text queries: "rrf" or "weighted"
+    photo_fusion: str = "weighted"  # photo queries: cosine scores are calibrated, near-duplicates must win
     weight_bm25: float = 1.0
     weight_text: float = 1.0
-    weight_image: float = 0.5
-    weight_visual: float = 1.0
-    attribute_boost: float = 0.05
-    negative_penalty: float = 0.05
+    weight_image: float = 0.5  # text -> product photos
+    weight_visual: float = 1.0  # photo -> product photos (visual vector)
+    weight_photo_image: float = 0.5  # photo -> product photos (aligned vector)
+    weight_photo_text: float = 0.3  # photo -> product text
+    attribute_boost: float = 1.0  # in units of the fused score (1.0 = first in every retriever)
+    negative_penalty: float = 1.0
     page_size: int = 20
 
     # Serving

@@ -136,6 +136,9 @@ def ingest(
     if prev and prev != enc_id and stored:
         log.warning("index was built with encoder %s; re-embedding every product with %s", prev, enc_id)
     index.set_meta("encoder", enc_id)
+    model_dir = getattr(getattr(encoder, "image", None), "model_dir", None) or getattr(encoder, "folder", None)
+    if model_dir:
+        index.set_meta("image_model", str(Path(model_dir).resolve()))
     index.set_meta("text_encoder", getattr(getattr(encoder, "text", None), "id", enc_id))
     index.set_meta("image_encoder", getattr(getattr(encoder, "image", None), "id", enc_id))
 
@@ -243,3 +246,23 @@ def delete(index: Index, ids: list[str]) -> int:
     n = index.delete(ids)
     refresh_vocabulary(index)
     return n
+
+
+def upsert_products(index: Index, encoder, products: list[Product], settings: Settings | None = None) -> list[RowError]:
+    """Embed and write products given directly (the admin API); returns per-item errors
+    (row = position in the list, from 1). Valid items are written even if others fail."""
+    s = settings or get_settings()
+    errors: list[RowError] = []
+    batch = []
+    for n, p in enumerate(products, 1):
+        try:
+            if p.image:
+                check_image(p.image, s)
+        except ValueError as e:
+            errors.append(RowError(n, str(e)))
+            continue
+        batch.append((n, p, [p.image] if p.image else [], content_hash(p, [p.image] if p.image else [], encoder.id)))
+    if batch:
+        index.upsert(_encode_batch(encoder, batch, errors))
+        refresh_vocabulary(index)
+    return errors

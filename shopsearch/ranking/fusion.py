@@ -21,7 +21,7 @@ def fuse(
     channels: dict[str, Candidates], weights: dict[str, float], method: str = "rrf", rrf_k: int = 60,
     exact: dict[str, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
-    """(candidate positions, fused scores, part -> contribution per candidate).
+    """(candidate positions, fused scores in [0, 1], part -> contribution per candidate).
 
     `exact` optionally gives every candidate's raw score per channel (for dense
     channels it is cheap to compute), so weighted fusion sees all candidates."""
@@ -47,4 +47,10 @@ def fuse(
             contrib = w * (raw - lo) / (hi - lo) if hi > lo else np.zeros(len(pos))
         parts[name] = contrib
         total += contrib
+    # Normalise so a candidate first in every retriever scores 1.0 under either
+    # method: boosts and penalties then have one scale.
+    top = sum(weights.get(n, 1.0) for n in channels) * ((1.0 / (rrf_k + 1)) if method == "rrf" else 1.0)
+    if top > 0:
+        total /= top
+        parts = {k: v / top for k, v in parts.items()}
     return pos, total, parts
