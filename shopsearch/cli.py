@@ -268,6 +268,22 @@ def evaluate(
 
 
 @app.command()
+def serve(
+    index: Optional[str] = IndexOpt,
+    host: Optional[str] = typer.Option(None, "--host", help="Default 127.0.0.1."),
+    port: Optional[int] = typer.Option(None, "--port", help="Default 8000."),
+) -> None:
+    """Serve the HTTP API (OpenAPI at /docs) and the web page at /."""
+    from shopsearch.api.app import serve as run_server
+
+    s = get_settings()
+    path = _index_path(index)
+    if not path.startswith(("http://", "https://")) and not (Path(path) / "records.sqlite").exists():
+        _fail(f"No index at {path}: run `shopsearch ingest CATALOGUE --index {path}` first")
+    run_server(path, host or s.host, port or s.port, s)
+
+
+@app.command()
 def stats(index: Optional[str] = IndexOpt, as_json: bool = typer.Option(False, "--json")) -> None:
     """What is in an index."""
     eng = _engine(index)

@@ -50,6 +50,14 @@ class Settings(BaseSettings):
     weight_photo_image: float = 0.5  # photo -> product photos (aligned vector)
     weight_photo_text: float = 0.3  # photo -> product text
     attribute_boost: float = 1.0  # in units of the fused score (1.0 = first in every retriever)
+    # Share of the boost per named attribute: the type matters most to a shopper
+    # (a black shirt beats a navy t-shirt for "navy shirt"), then colour, then gender.
+    attribute_share_type: float = 0.5
+    attribute_share_colour: float = 0.3
+    attribute_share_gender: float = 0.2
+    # A field boosts only if it is facet-like: few distinct values per product
+    # (fashion types: 0.01; free-form Amazon categories: 0.17, where boosts hurt).
+    facet_like_ratio: float = 0.05
     negative_penalty: float = 1.0
     page_size: int = 20
 

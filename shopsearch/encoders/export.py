@@ -83,8 +83,9 @@ def export_minilm(settings: Settings) -> Path:
 
 
 def export_effnet(settings: Settings) -> Path:
-    """EfficientNet-Lite0 (ImageNet) trunk with global average pooling: 1280-d features."""
-    target = onnx_dir(settings) / "efficientnet-lite0.onnx"
+    """EfficientNet-Lite0 (ImageNet) trunk up to its last 1280-channel feature map
+    (pooling happens in numpy, so one export serves every pooling mode)."""
+    target = onnx_dir(settings) / "efficientnet-lite0-map.onnx"
     if target.exists():
         return target
     torch = _torch()
@@ -100,14 +101,14 @@ def export_effnet(settings: Settings) -> Path:
             self.m = m
 
         def forward(self, pixels):
-            return self.m.extract_features(pixels).mean((2, 3))
+            return self.m.extract_features(pixels)
 
     x = torch.randn(2, 3, settings.image_height, settings.image_width)
 
     def run(path: Path) -> None:
         torch.onnx.export(
             Trunk(net), x, str(path), input_names=["pixels"], output_names=["features"],
-            dynamic_axes={"pixels": {0: "b", 2: "h", 3: "w"}, "features": {0: "b"}},
+            dynamic_axes={"pixels": {0: "b", 2: "h", 3: "w"}, "features": {0: "b", 2: "fh", 3: "fw"}},
             opset_version=17, dynamo=False,
         )
 

