@@ -6,9 +6,20 @@ BIN := $(VENV)/bin
 export SHOPSEARCH_DATA ?= $(abspath ../shared/data/fashion)
 DEMO_INDEX ?= var/demo-index
 
-.PHONY: setup demo demo-ingest test bench clean
+.PHONY: setup system-deps demo demo-ingest test bench clean
 
 setup: $(VENV)/.installed
+
+# Debian packages the tests use: a real browser for the UI tests, espeak-ng and
+# ffmpeg to make spoken and video queries. Installed once, only when missing.
+system-deps:
+	@missing=""; \
+	for c in chromium chromedriver espeak-ng ffmpeg; do command -v $$c >/dev/null 2>&1 || missing="$$missing $$c"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium chromium-driver espeak-ng ffmpeg >/dev/null; \
+	fi
 
 $(VENV)/.installed: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -28,7 +39,7 @@ demo: demo-ingest
 	$(BIN)/shopsearch search --image $(SHOPSEARCH_DATA)/images_224sq/15970.jpg --index $(DEMO_INDEX) -k 5
 	$(BIN)/shopsearch search "in red" --image $(SHOPSEARCH_DATA)/images_224sq/15970.jpg --index $(DEMO_INDEX) -k 5
 
-test: setup
+test: setup system-deps
 	$(BIN)/python -m pytest -q
 
 clean:

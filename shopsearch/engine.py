@@ -105,7 +105,8 @@ class Engine:
         w = {name: pick(name) for name in ("bm25", "text", "image", "visual", "photo_image", "photo_text")}
         if image_only and q.weights.image is None:
             w["image"] = 1.0
-        attr_w = q.weights.attributes if q.weights.attributes is not None else s.attribute_boost
+        attr_w = q.weights.attributes if q.weights.attributes is not None else (
+            s.photo_attribute_boost if image_only else s.attribute_boost)
 
         channels: dict[str, Candidates] = {}
         vecs: dict[str, tuple[np.ndarray, str]] = {}
