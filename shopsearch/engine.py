@@ -285,8 +285,10 @@ class Engine:
             cache = self._facet_cache = (gen, {})
         if name not in cache[1]:
             col = [c for c in self.index.column(name) if c]
-            ratio = len(set(col)) / len(col) if col else 1.0
-            cache[1][name] = 1.0 if ratio <= self.settings.facet_like_ratio else 0.0
+            distinct = len(set(col))
+            ratio = distinct / len(col) if col else 1.0
+            small = distinct <= 60 and ratio <= 0.5  # a small shop's short list of types
+            cache[1][name] = 1.0 if col and (ratio <= self.settings.facet_like_ratio or small) else 0.0
         return cache[1][name]
 
     def _token_hits(self, terms: list[str], pos: np.ndarray) -> np.ndarray:
