@@ -31,12 +31,13 @@ class Engine:
     """Open once, search many times."""
 
     def __init__(self, index: str | Path | Index, settings: Settings | None = None, encoder=None,
-                 create: bool = False) -> None:
+                 create: bool = False, events=None) -> None:
         self.settings = settings or get_settings()
         self.index = index if isinstance(index, Index) else open_index(index, create=create, token=self.settings.admin_token and None)
         self._encoder = encoder
         self._vocab = None
         self._vocab_gen = None
+        self.events = events  # an event store with for_session(id); enables personalisation
 
     # -- heavy objects, loaded once ------------------------------------------------
     @property
@@ -163,7 +164,20 @@ class Engine:
             parts["negative"] = -pen
             score = score - pen
 
-        order = self._sort(q.sort, pos, score)
+        profile = None
+        if q.session and q.personalize and self.events is not None and len(pos) and q.sort == "relevance":
+            profile = self._profile(q.session)
+            if profile is not None and not profile.is_empty():
+                from shopsearch.ranking.personal import affinity, bounded_rerank
+
+                boost = s.personal_boost * affinity(profile, ix, pos)
+                parts["personal"] = boost
+                order = bounded_rerank(score, score + boost, s.personal_max_drop)
+                score = score + boost
+            else:
+                profile = None
+        if profile is None:
+            order = self._sort(q.sort, pos, score)
         pos, score = pos[order], score[order]
         parts = {k: v[order] for k, v in parts.items()}
         total = len(pos)
@@ -182,6 +196,7 @@ class Engine:
         return SearchResult(
             hits=hits, total=total, page=q.page, page_size=q.page_size, facets=facets,
             intent=intent.to_dict() if intent is not None else None,
+            profile=profile.to_dict() if profile is not None else None,
             took_ms=round((time.perf_counter() - t0) * 1000, 2),
         )
 
@@ -261,6 +276,17 @@ class Engine:
             hitn = np.fromiter((bool(terms & set(tokenize(t))) for t in titles), bool, len(pos))
             penalty = (penalty if penalty is not None else 0) + 0.5 * weight * hitn
         return boost, penalty
+
+    def _profile(self, session: str):
+        """The session's profile from its events (view, click, add to cart, purchase)."""
+        from shopsearch.ranking.personal import build_profile
+
+        evs = []
+        for e in self.events.for_session(session):
+            ts = getattr(e, "ts", None)
+            ts = ts.timestamp() if hasattr(ts, "timestamp") else float(ts or time.time())
+            evs.append((ts, getattr(e, "type", ""), getattr(e, "product_id", None)))
+        return build_profile(evs, self.index, self.settings.personal_half_life_s) if evs else None
 
     @staticmethod
     def _retrieval_text(text: str, intent) -> str:

@@ -108,6 +108,8 @@ class Query(BaseModel):
     understand: bool = True  # parse colour/type/gender/price into boosts
     strict: bool = False  # turn parsed attributes into hard filters instead of boosts
     facets: bool = True
+    session: str | None = None  # the shopper's session id: personalises when events exist
+    personalize: bool = True
 
     @field_validator("text", "negative")
     @classmethod
@@ -140,4 +142,5 @@ class SearchResult(BaseModel):
     page_size: int
     facets: dict[str, dict[str, int]] = Field(default_factory=dict)
     intent: dict[str, Any] | None = None
+    profile: dict[str, Any] | None = None  # the session profile that re-ranked the results
     took_ms: float = 0.0

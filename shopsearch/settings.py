@@ -64,6 +64,11 @@ class Settings(BaseSettings):
     photo_attribute_boost: float = 2.0
     page_size: int = 20
 
+    # Personalisation (session profiles from events)
+    personal_boost: float = 0.5  # the most a profile can add to a fused score
+    personal_half_life_s: float = 1800.0
+    personal_max_drop: int = 40  # no result moves more than this many places down
+
     # Serving
     host: str = "127.0.0.1"
     port: int = 8000
