@@ -81,14 +81,17 @@ class Engine:
         a, v = self.encoder.encode_image_both(list(images))
         return l2n(a.mean(0, keepdims=True))[0], l2n(v.mean(0, keepdims=True))[0]
 
-    def search(self, q: Query, image_vectors: tuple[np.ndarray, np.ndarray] | None = None) -> SearchResult:
+    def search(self, q: Query, image_vectors: tuple[np.ndarray, np.ndarray] | None = None,
+               intent=None) -> SearchResult:
+        """`image_vectors` and `intent` let callers (more like this) pass what they already know."""
         t0 = time.perf_counter()
         s = self.settings
         ix = self.index
         K = s.candidates
         image_only = q.image_only()
-        intent = self.parse(q.text) if (q.text and q.understand) else None
-        text = self._retrieval_text(q.text, intent) if intent else q.text
+        if intent is None:
+            intent = self.parse(q.text) if (q.text and q.understand) else None
+        text = self._retrieval_text(q.text, intent) if (intent and q.text) else q.text
 
         filters = q.filters.model_copy(deep=True)
         if intent and q.strict:
@@ -210,8 +213,10 @@ class Engine:
         if v is None:  # no photo: fall back to the text vector
             t = self.index.vector(pos, "text")
             res = self._vector_search({"text": (t, "text")}, page_size + 1, page)
-        else:
-            res = self.search(Query(page_size=page_size + 1, page=page), image_vectors=(a, v))
+        else:  # look-alikes: the photo's vectors, plus the product's own type, colour family and gender
+            p = self.index.product(pos)
+            intent = self.parse(" ".join(x for x in (p.gender, p.colour, p.type) if x)) if (p.type or p.colour) else None
+            res = self.search(Query(page_size=page_size + 1, page=page), image_vectors=(a, v), intent=intent)
         res.hits = [h for h in res.hits if h.id != product_id][:page_size]
         return res
 
@@ -247,12 +252,12 @@ class Engine:
             for name, wanted in named:
                 share = shares[name] / norm
                 if image_only:  # soft evidence: the image tower's probability of a wanted label
-                    hit += share * np.fromiter(
-                        (sum(self.index.predicted(int(p)).get("p", {}).get(name, {}).get(w, 0.0) for w in wanted)
-                         for p in pos), float, len(pos))
-                else:
+                    hit += share * np.fromiter((self._predicted_p(int(p), name, wanted) for p in pos), float, len(pos))
+                else:  # the product's own attribute; its photo's evidence where the text has none
                     col = self._col(name, image_only)[pos]
-                    hit += share * np.fromiter((c in wanted for c in col), bool, len(pos))
+                    hit += share * np.fromiter(
+                        ((c in wanted) if c else self._predicted_p(int(p), name, wanted) for c, p in zip(col, pos)),
+                        float, len(pos))
             boost = weight * hit
         if (intent.price_min is not None or intent.price_max is not None) and not image_only:
             price = self.index.column("price")[pos]
@@ -302,6 +307,11 @@ class Engine:
         for wrong, right in intent.corrections.items():
             fixed = re.sub(rf"\b{re.escape(wrong)}\b", right, fixed, flags=re.IGNORECASE)
         return fixed
+
+    def _predicted_p(self, pos: int, name: str, wanted: set[str]) -> float:
+        """Probability, by the image tower's attribute head, that the photo shows a wanted value."""
+        probs = self.index.predicted(pos).get("p", {}).get(name, {})
+        return float(sum(probs.get(w, 0.0) for w in wanted))
 
     def _facet_like(self, name: str) -> float:
         """1.0 when a field has few distinct values per product (a real facet), else 0.0."""
