@@ -53,6 +53,8 @@ class TrainConfig:
     limit: int | None = None
     max_head_labels: int = 200
     pooling: str = "bands"  # "avg" (global average) or "bands" (global + 3 horizontal bands)
+    caption_mix: bool = False  # each step pairs a photo with its full caption, its title or its attribute sentence
+    hard_negatives: bool = False  # batches hold pairs of the same type in different colours
 
 
 @dataclass
@@ -108,6 +110,41 @@ def head_labels(products, raw, cfg: TrainConfig) -> dict[str, tuple[list[str], n
         pos = {k: i for i, k in enumerate(labels)}
         out[name] = (labels, np.array([pos.get(v, -1) for v in vals], np.int64))
     return out
+
+
+def cached_text(text_encoder, texts: list[str], cache: Path) -> np.ndarray:
+    """Caption vectors, cached on disk by content (the frozen text tower never changes)."""
+    key = hashlib.sha1(("\n".join(texts) + getattr(text_encoder, "id", "")).encode()).hexdigest()[:16]
+    f = cache / f"text-{key}.npy"
+    if f.exists():
+        return np.load(f)
+    cache.mkdir(parents=True, exist_ok=True)
+    v = text_encoder.encode(texts)
+    np.save(f.with_suffix(".tmp.npy"), v)
+    os.replace(f.with_suffix(".tmp.npy"), f)
+    return v
+
+
+def hard_negative_order(rng, idx: np.ndarray, products, batch: int) -> np.ndarray:
+    """An epoch order where each product is followed by one of the same type in
+    another colour, so the contrastive loss must tell colours apart."""
+    by_type: dict[str, dict[str, list[int]]] = {}
+    for i in idx:
+        p = products[i]
+        by_type.setdefault(p.type, {}).setdefault(p.colour, []).append(int(i))
+    out: list[int] = []
+    for i in rng.permutation(idx)[: len(idx) // 2]:
+        p = products[i]
+        others = [c for c in by_type.get(p.type, {}) if c != p.colour]
+        out.append(int(i))
+        if others:
+            pool = by_type[p.type][others[rng.integers(len(others))]]
+            out.append(pool[rng.integers(len(pool))])
+        else:
+            out.append(int(rng.choice(idx)))
+    # keep pairs together within batches
+    pairs = np.array(out[: len(out) // 2 * 2]).reshape(-1, 2)
+    return pairs[rng.permutation(len(pairs))].reshape(-1)[: len(idx)]
 
 
 def _model(torch, in_dim: int, cfg: TrainConfig, heads: dict):
@@ -200,7 +237,13 @@ def train(
 
         text_encoder = MiniLMText(s)
     captions = [p.caption() for p in products]
-    T = text_encoder.encode(captions)
+    T = cached_text(text_encoder, captions, cache)
+    variants = [T]
+    if cfg.caption_mix:
+        variants.append(cached_text(text_encoder, [p.title for p in products], cache))
+        variants.append(cached_text(text_encoder, [" ".join(x for x in (p.gender, p.colour, p.type) if x) or p.title
+                                                   for p in products], cache))
+    TV = np.stack(variants)  # variants x n x 384
     cap_ids = np.unique(np.array(captions), return_inverse=True)[1]
     heads = head_labels(products, raw, cfg)
 
@@ -228,12 +271,12 @@ def train(
             start_epoch, losses = state["epoch"], state["losses"]
             log.info("resuming from checkpoint at epoch %d", start_epoch)
 
-    Xt = torch.from_numpy(X); Tt = torch.from_numpy(T)
+    Xt = torch.from_numpy(X); Tt = torch.from_numpy(T); TVt = torch.from_numpy(TV)
     labels_t = {k: torch.from_numpy(v[1]) for k, v in heads.items()}
     bar = tqdm(total=cfg.epochs, initial=start_epoch, desc="train", unit="epoch", disable=not progress)
     for epoch in range(start_epoch, cfg.epochs):
         model.train()
-        order = rng.permutation(tr_idx)
+        order = hard_negative_order(rng, tr_idx, products, cfg.batch) if cfg.hard_negatives else rng.permutation(tr_idx)
         total = 0.0
         for b in range(steps_per_epoch):
             idx = order[b * cfg.batch : (b + 1) * cfg.batch]
@@ -242,7 +285,7 @@ def train(
             # one random available view per product
             choice = np.array([rng.choice(np.where(M[:, i])[0]) for i in idx])
             x = Xt[choice, idx]
-            t = Tt[idx]
+            t = TVt[rng.integers(0, len(TVt), len(idx)), idx] if len(TVt) > 1 else Tt[idx]
             z, logits = model(x)
             scale = model.logit_scale.exp().clamp(max=100)
             sim = scale * z @ t.T
