@@ -284,6 +284,49 @@ def serve(
 
 
 @app.command()
+def tune(
+    queries: Path = typer.Option(..., "--queries", help="Query JSONL with judgments in --qrels."),
+    qrels: Optional[Path] = typer.Option(None, "--qrels", help="TREC or ESCI qrels; or use --from-clicks."),
+    index: Optional[str] = IndexOpt,
+    from_clicks: bool = typer.Option(False, "--from-clicks", help="Learn from logged clicks (position-bias corrected)."),
+    folds: int = typer.Option(5, "--folds"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Report only; do not store the weights."),
+) -> None:
+    """Learn fusion weights per query type; cross-validated against the defaults."""
+    from shopsearch.eval.metrics import load_qrels
+    from shopsearch.eval.runner import load_queries, prepare
+    from shopsearch.ranking.tune import clicks_to_gains, collect, tune as run_tune
+
+    eng = _engine(index)
+    qs = load_queries(queries)
+    if from_clicks:
+        from shopsearch.events.store import EventStore  # type: ignore[import-not-found]
+
+        store = EventStore.for_index(eng.index.location)
+        by_text = {(q.get("text") or "").strip().lower(): q["qid"] for q in qs}
+        clicks = [(by_text[e.query_text.strip().lower()], e.product_id, e.position or 1)
+                  for e in store.clicks() if e.query_text and e.query_text.strip().lower() in by_text]
+        gains = clicks_to_gains(clicks)
+    elif qrels:
+        gains = load_qrels(qrels).gains
+    else:
+        _fail("give --qrels R or --from-clicks")
+    eng.index.set_meta("fusion_weights", None)  # measure from the defaults
+    cached = collect(eng, [(q["qid"], prepare(eng, q, 1000)[1]) for q in qs], gains)
+    if not cached:
+        _fail("no query has judgments")
+    rep = run_tune(cached, eng.settings.rrf_k, folds)
+    typer.echo(f"{'query type':<18}{'n':>5}{'default':>10}{'tuned':>10}   (held-out nDCG@10, {folds}-fold CV)")
+    for qt, m in rep.cv.items():
+        typer.echo(f"{qt:<18}{m['queries']:>5}{m['default']:>10.4f}{m['tuned']:>10.4f}")
+    for qt, w in rep.weights.items():
+        typer.echo(f"{qt}: {json.dumps(w)}")
+    if not dry_run:
+        eng.index.set_meta("fusion_weights", rep.weights)
+        typer.echo(f"stored in {eng.index.location}")
+
+
+@app.command()
 def stats(index: Optional[str] = IndexOpt, as_json: bool = typer.Option(False, "--json")) -> None:
     """What is in an index."""
     eng = _engine(index)

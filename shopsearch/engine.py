@@ -102,15 +102,19 @@ class Engine:
             filters.price_max = filters.price_max if filters.price_max is not None else intent.price_max
         mask = ix.mask(filters)
 
+        tuned = self._tuned_weights(q, intent)
+
         def pick(name: str) -> float:
             v = getattr(q.weights, name)
+            if v is None:
+                v = tuned.get(name)
             return float(v if v is not None else getattr(s, f"weight_{name}"))
 
         w = {name: pick(name) for name in ("bm25", "text", "image", "visual", "photo_image", "photo_text")}
         if image_only and q.weights.image is None:
             w["image"] = 1.0
-        attr_w = q.weights.attributes if q.weights.attributes is not None else (
-            s.photo_attribute_boost if image_only else s.attribute_boost)
+        attr_w = q.weights.attributes if q.weights.attributes is not None else tuned.get("attributes", (
+            s.photo_attribute_boost if image_only else s.attribute_boost))
 
         channels: dict[str, Candidates] = {}
         vecs: dict[str, tuple[np.ndarray, str]] = {}
@@ -281,6 +285,18 @@ class Engine:
             hitn = np.fromiter((bool(terms & set(tokenize(t))) for t in titles), bool, len(pos))
             penalty = (penalty if penalty is not None else 0) + 0.5 * weight * hitn
         return boost, penalty
+
+    def _tuned_weights(self, q: Query, intent) -> dict[str, float]:
+        """Weights learned by `shopsearch tune` for this kind of query, if any."""
+        gen = self.index.get_meta("generation", 0)
+        if getattr(self, "_tuned_gen", None) != gen:
+            self._tuned = self.index.get_meta("fusion_weights") or {}
+            self._tuned_gen = gen
+        if not self._tuned:
+            return {}
+        from shopsearch.ranking.tune import query_type
+
+        return self._tuned.get(query_type(q, intent), {})
 
     def _profile(self, session: str):
         """The session's profile from its events (view, click, add to cart, purchase)."""

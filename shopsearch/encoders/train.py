@@ -300,7 +300,7 @@ def train(
                 if (y >= 0).any():
                     loss = loss + cfg.head_weight * torch.nn.functional.cross_entropy(lg[y >= 0], y[y >= 0])
             opt.zero_grad(); loss.backward(); opt.step(); sched.step()
-            total += float(loss)
+            total += float(loss.detach())
         losses.append(total / steps_per_epoch)
         torch.save({"fingerprint": fingerprint, "model": model.state_dict(), "opt": opt.state_dict(),
                     "sched": sched.state_dict(), "epoch": epoch + 1, "losses": losses}, ckpt)

@@ -56,22 +56,31 @@ def to_query(q: dict, k: int, transcribe: Callable[[str], str] | None = None,
     return Query(text=text or None, images=images, fields=fields, page_size=k, facets=False)
 
 
+def unseen_ids(engine) -> list[str]:
+    """Ids of the unseen split (id % 5 == 0) in an index, cached on the engine."""
+    ids = getattr(engine, "_unseen_ids", None)
+    if ids is None:
+        ids = engine._unseen_ids = [i for i in engine.index.ids() if i.isdigit() and int(i) % 5 == 0]
+    return ids
+
+
+def prepare(engine, q: dict, k: int, unseen_engine=None, media=None):
+    """(engine to ask, Query) for one query-file entry. `split: unseen` queries use
+    `unseen_engine` when given, else the main index restricted to id % 5 == 0."""
+    query = to_query(q, k, getattr(media, "transcribe", None), getattr(media, "video_query", None))
+    if q.get("split") == "unseen":
+        if unseen_engine is not None:
+            return unseen_engine, query
+        query.filters = Filters(ids=unseen_ids(engine))
+    return engine, query
+
+
 def run_batch(engine, queries: list[dict], k: int = 100, unseen_engine=None, progress: bool = True,
               media=None) -> dict[str, list[tuple[str, float]]]:
-    """qid -> ranked (product id, score). `split: unseen` queries use `unseen_engine`
-    when given, else the main index restricted to products with id % 5 == 0."""
+    """qid -> ranked (product id, score)."""
     run: dict[str, list[tuple[str, float]]] = {}
-    unseen_ids: list[str] | None = None
     for q in tqdm(queries, desc="queries", unit="q", disable=not progress):
-        eng = engine
-        query = to_query(q, k, getattr(media, "transcribe", None), getattr(media, "video_query", None))
-        if q.get("split") == "unseen":
-            if unseen_engine is not None:
-                eng = unseen_engine
-            else:
-                if unseen_ids is None:
-                    unseen_ids = [i for i in engine.index.ids() if i.isdigit() and int(i) % 5 == 0]
-                query.filters = Filters(ids=unseen_ids)
+        eng, query = prepare(engine, q, k, unseen_engine, media)
         res = eng.search(query)
         run[q["qid"]] = [(h.id, h.score) for h in res.hits]
     return run
