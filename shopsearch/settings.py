@@ -65,7 +65,7 @@ class Settings(BaseSettings):
     page_size: int = 20
 
     # Personalisation (session profiles from events)
-    personal_boost: float = 0.5  # the most a profile can add to a fused score
+    personal_boost: float = 1.0  # the most a profile can add to a fused score (as much as the query's attributes)
     personal_half_life_s: float = 1800.0
     personal_max_drop: int = 40  # no result moves more than this many places down
 

@@ -76,17 +76,20 @@ def build_profile(events: Iterable[tuple[float, str, str]], index, half_life_s: 
 
 def affinity(profile: Profile, index, pos: np.ndarray) -> np.ndarray:
     """How well each candidate fits the profile, in [0, 1]."""
+    # Vectors say "looks and reads like what they liked"; attribute shares say it
+    # sharper (a colour or a type they keep choosing), so they weigh more.
     parts, weights = [], []
     if profile.text is not None:
         parts.append(np.clip(index.dense_scores(profile.text, "text", pos), 0, 1))
-        weights.append(1.0)
+        weights.append(0.15)
     if profile.image is not None:
         parts.append(np.clip(index.dense_scores(profile.image, "image", pos), 0, 1))
-        weights.append(1.0)
-    for name, prefs in profile.attributes.items():
+        weights.append(0.15)
+    attrs = list(profile.attributes.items())
+    for name, prefs in attrs:
         col = index.column(name)[pos]
         parts.append(np.fromiter((prefs.get(c, 0.0) for c in col), float, len(pos)))
-        weights.append(1.0)
+        weights.append(0.7 / len(attrs))
     if not parts:
         return np.zeros(len(pos))
     return np.average(np.stack(parts), axis=0, weights=weights)
