@@ -27,6 +27,7 @@ class Settings(BaseSettings):
 
     # Encoders
     text_model: str = "minilm"  # "minilm" (bundled) or a folder with an ONNX text model
+    quantize_text: bool = False  # int8 text tower (see bench/encoders.py for speed and quality)
     threads: int = 2
     image_width: int = 144
     image_height: int = 192

@@ -136,3 +136,19 @@ def test_cli_search_and_stats(small_index):
     assert "results in" in table and "understood" in table
     bad = cli("search", "--index", small_index, check=False)
     assert bad.returncode == 2 and "give a query" in bad.stderr
+
+
+def test_text_query_path_never_imports_torch(small_index, tiny_model):
+    """Serving runs on onnxruntime: a text search must not pull torch in."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from shopsearch.engine import Engine\nfrom shopsearch.schema import Query\nfrom shopsearch.settings import Settings\n"
+        f"e = Engine({str(small_index)!r}, settings=Settings(image_model={str(tiny_model)!r}))\n"
+        "r = e.search(Query(text='red shoes'))\nassert r.hits\n"
+        "print('torch' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "False"

@@ -12,7 +12,7 @@ import numpy as np
 import onnxruntime as ort
 from tokenizers import Tokenizer
 
-from shopsearch.encoders.export import export_minilm, minilm_dir
+from shopsearch.encoders.export import export_minilm, minilm_dir, quantized
 from shopsearch.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -32,7 +32,8 @@ class MiniLMText:
     max_tokens = 128
 
     def __init__(self, settings: Settings) -> None:
-        self.session = ort_session(export_minilm(settings), settings.threads)
+        path = export_minilm(settings)
+        self.session = ort_session(quantized(path) if settings.quantize_text else path, settings.threads)
         self.tok = Tokenizer.from_file(str(minilm_dir() / "tokenizer.json"))
         self.tok.enable_truncation(self.max_tokens)
         self.tok.enable_padding(pad_id=0, pad_token="[PAD]")

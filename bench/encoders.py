@@ -1,0 +1,99 @@
+"""Encoder throughput: the text tower on torch (transformers, the baseline), on
+onnxruntime fp32 and int8, and the photo trunk on onnxruntime; plus what int8
+costs in quality (cosine to fp32 vectors, dev-t nDCG@10 with int8 queries).
+
+    python bench/encoders.py [--index var/demo-index] [--repeat 3]"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import BENCH, DATA  # noqa: E402
+
+from shopsearch.schema import Weights  # noqa: E402
+from shopsearch.settings import Settings  # noqa: E402
+
+
+def rate(fn, items, repeat: int) -> float:
+    fn(items[:32])
+    runs = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn(items)
+        runs.append(len(items) / (time.perf_counter() - t))
+    return statistics.median(runs)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--index", default=None)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--n", type=int, default=1000)
+    a = ap.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    rows = list(csv.DictReader((DATA / "catalogue_hr.csv").open()))[: a.n]
+    caps = [f"{r['gender']} {r['baseColour']} {r['articleType']}. {r['productDisplayName']}" for r in rows]
+    from shopsearch.encoders.text import MiniLMText
+
+    fp32 = MiniLMText(Settings(quantize_text=False))
+    int8 = MiniLMText(Settings(quantize_text=True))
+    out = {}
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    from shopsearch.encoders.export import minilm_dir
+
+    torch.set_num_threads(2)
+    tok = AutoTokenizer.from_pretrained(str(minilm_dir()))
+    model = AutoModel.from_pretrained(str(minilm_dir())).eval()
+
+    def torch_encode(texts):
+        with torch.inference_mode():
+            for s in range(0, len(texts), 64):
+                b = tok(texts[s : s + 64], padding=True, truncation=True, max_length=128, return_tensors="pt")
+                o = model(**b)[0]
+                m = b["attention_mask"].unsqueeze(-1)
+                (o * m).sum(1) / m.sum(1)
+
+    out["text_torch_per_s"] = rate(torch_encode, caps, a.repeat)
+    out["text_onnx_fp32_per_s"] = rate(fp32.encode, caps, a.repeat)
+    out["text_onnx_int8_per_s"] = rate(int8.encode, caps, a.repeat)
+    v32, v8 = fp32.encode(caps), int8.encode(caps)
+    out["int8_cosine_to_fp32_mean"] = float((v32 * v8).sum(1).mean())
+    from shopsearch.encoders.image import Trunk
+
+    trunk = Trunk(Settings())
+    photos = [str(DATA / r["image_hr"]) for r in rows[:300]]
+    out["photo_trunk_onnx_per_s"] = rate(lambda p: trunk.features(p, "bands"), photos, a.repeat)
+    if a.index:
+        from shopsearch.engine import Engine
+        from shopsearch.eval.metrics import evaluate_run, load_qrels
+        from shopsearch.eval.runner import load_queries, to_query
+
+        qs = [q for q in load_queries(BENCH / "fashion" / "dev-queries.jsonl") if q["qid"].startswith("dev-t")]
+        qrels = load_qrels(BENCH / "fashion" / "dev-qrels.tsv")
+        for name, quant in (("fp32", False), ("int8", True)):
+            eng = Engine(a.index, settings=Settings(quantize_text=quant))
+            run = {q["qid"]: [h.id for h in eng.search(to_query(q, 100)).hits] for q in qs}
+            dense = {q["qid"]: [h.id for h in eng.search(to_query(q, 100).model_copy(
+                update={"understand": False, "weights": Weights(bm25=0, image=0, text=1)})).hits] for q in qs}
+            out[f"dev_t_ndcg_{name}"] = evaluate_run(run, qrels)["all"]["ndcg@10"]
+            out[f"dev_t_dense_text_ndcg_{name}"] = evaluate_run(dense, qrels)["all"]["ndcg@10"]
+    out["onnx_vs_torch_text"] = out["text_onnx_fp32_per_s"] / out["text_torch_per_s"]
+    for k, v in out.items():
+        print(f"{k:<32} {v:.4f}" if isinstance(v, float) else f"{k:<32} {v}")
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
