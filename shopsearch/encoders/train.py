@@ -65,6 +65,7 @@ class TrainReport:
     previous: dict | None
     seconds: float
     losses: list[float] = field(default_factory=list)
+    resumed_from: int = 0
 
 
 def _is_val(pid: str, fraction: float) -> bool:
@@ -195,6 +196,7 @@ def train(
     settings: Settings | None = None,
     text_encoder=None,
     progress: bool = True,
+    on_epoch=None,
 ) -> TrainReport:
     import torch
 
@@ -264,11 +266,13 @@ def train(
     ckpt = work / "checkpoint.pt"
     fingerprint = hashlib.sha1(json.dumps([asdict(cfg), str(catalogue), exclude, n]).encode()).hexdigest()[:12]
     start_epoch, losses = 0, []
+    resumed_from = 0
     if ckpt.exists():
         state = torch.load(ckpt, weights_only=False)
         if state.get("fingerprint") == fingerprint:
             model.load_state_dict(state["model"]); opt.load_state_dict(state["opt"]); sched.load_state_dict(state["sched"])
             start_epoch, losses = state["epoch"], state["losses"]
+            resumed_from = start_epoch
             log.info("resuming from checkpoint at epoch %d", start_epoch)
 
     Xt = torch.from_numpy(X); Tt = torch.from_numpy(T); TVt = torch.from_numpy(TV)
@@ -306,6 +310,8 @@ def train(
                     "sched": sched.state_dict(), "epoch": epoch + 1, "losses": losses}, ckpt)
         bar.set_postfix(loss=f"{losses[-1]:.3f}")
         bar.update(1)
+        if on_epoch:
+            on_epoch(epoch + 1)
     bar.close()
 
     # Export the trained part to numpy.
@@ -367,4 +373,5 @@ def train(
         shutil.rmtree(target)
     os.replace(tmp, target)
     shutil.rmtree(work, ignore_errors=True)
-    return TrainReport(out=target, promoted=promoted, metrics=metrics, previous=previous, seconds=seconds, losses=losses)
+    return TrainReport(out=target, promoted=promoted, metrics=metrics, previous=previous, seconds=seconds,
+                       losses=losses, resumed_from=resumed_from)

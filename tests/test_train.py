@@ -1,0 +1,65 @@
+"""Training the image tower: a tiny real run on a few hundred fashion products."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from conftest import fashion_rows, write_csv
+from shopsearch.encoders.image import ImageTower
+from shopsearch.encoders.train import TrainConfig, train
+from shopsearch.settings import Settings
+
+
+@pytest.fixture(scope="module")
+def train_csv(tmp_path_factory, data_dir):
+    return write_csv(tmp_path_factory.mktemp("t") / "train.csv", fashion_rows(300, lambda r: int(r["id"]) % 5 != 0))
+
+
+def test_loss_falls_card_is_written_and_heads_give_valid_labels(tmp_path, train_csv, data_dir):
+    out = tmp_path / "model"
+    rep = train(train_csv, data_dir, out, cfg=TrainConfig(epochs=6, augment_views=0, batch=64), progress=False)
+    assert rep.promoted and rep.losses[-1] < rep.losses[0]
+    card = json.loads((out / "card.json").read_text())
+    for key in ("data", "split", "hyper_parameters", "validation_metrics", "train_seconds", "heads"):
+        assert key in card, key
+    assert card["data"]["products"] == 300 and card["hyper_parameters"]["epochs"] == 6
+    tower = ImageTower.load(out, Settings())
+    photos = [str(data_dir / r["image_hr"]) for r in fashion_rows(5)]
+    for attrs in tower.predict_attributes(photos):
+        for name, labels in card["heads"].items():
+            assert attrs[name] in labels
+            probs = attrs["p"][name]
+            assert probs and all(0 < v <= 1 for v in probs.values()) and sum(probs.values()) <= 1.0001
+            assert max(probs, key=probs.get) == attrs[name]
+
+
+def test_interrupted_training_resumes_from_its_checkpoint(tmp_path, train_csv, data_dir):
+    out = tmp_path / "model"
+    cfg = TrainConfig(epochs=4, augment_views=0, batch=64)
+
+    def stop_after_two(epoch: int) -> None:
+        if epoch == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(train_csv, data_dir, out, cfg=cfg, progress=False, on_epoch=stop_after_two)
+    assert not (out / "model.npz").exists()
+    rep = train(train_csv, data_dir, out, cfg=cfg, progress=False)
+    assert rep.resumed_from == 2 and len(rep.losses) == 4
+    assert (out / "model.npz").exists()
+
+
+def test_a_worse_model_is_not_promoted_unless_forced(tmp_path, train_csv, data_dir):
+    out = tmp_path / "model"
+    good = train(train_csv, data_dir, out, cfg=TrainConfig(epochs=6, augment_views=0, batch=64), progress=False)
+    served = (out / "card.json").read_text()
+    worse_cfg = TrainConfig(epochs=1, augment_views=0, batch=64, lr=1e-5)
+    worse = train(train_csv, data_dir, out, cfg=worse_cfg, progress=False)
+    assert worse.metrics["t2i_r10"] < good.metrics["t2i_r10"]
+    assert not worse.promoted and (out.parent / "model.candidate" / "model.npz").exists()
+    assert (out / "card.json").read_text() == served
+    forced = train(train_csv, data_dir, out, cfg=worse_cfg, progress=False, force=True)
+    assert forced.promoted and json.loads((out / "card.json").read_text())["hyper_parameters"]["lr"] == 1e-5
