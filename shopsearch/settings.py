@@ -74,6 +74,8 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     admin_token: str | None = None
+    events_url: str | None = None  # SQLAlchemy URL; default: SQLite in the index folder
+    event_retention_days: float = 90.0
     max_upload_bytes: int = 25_000_000
 
 
