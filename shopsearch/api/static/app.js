@@ -128,6 +128,7 @@ $("#q").addEventListener("input", () => {
     const q = $("#q").value; const ul = $("#suggest");
     if (!q.trim()) { ul.hidden = true; return; }
     const res = await fetch(`/suggest?q=${encodeURIComponent(q)}`); const data = await res.json();
+    if (document.activeElement !== $("#q") || $("#q").value !== q) return;  // the shopper moved on
     ul.innerHTML = ""; sugIndex = -1;
     for (const s of data.suggestions || []) { const li = document.createElement("li"); li.textContent = s; li.onmousedown = () => { $("#q").value = s; ul.hidden = true; submit(); }; ul.appendChild(li); }
     ul.hidden = !ul.children.length;
@@ -140,7 +141,7 @@ $("#q").addEventListener("keydown", (e) => {
 });
 $("#q").addEventListener("blur", () => setTimeout(() => { $("#suggest").hidden = true; }, 150));
 
-function submit() { state.text = $("#q").value.trim(); state.page = 1; state.similarTo = null; $("#suggest").hidden = true; search(); }
+function submit() { clearTimeout(sugTimer); state.text = $("#q").value.trim(); state.page = 1; state.similarTo = null; $("#suggest").hidden = true; search(); }
 $("#search-form").addEventListener("submit", (e) => { e.preventDefault(); submit(); });
 $("#sort").onchange = (e) => { state.sort = e.target.value; state.page = 1; search(); };
 $("#image").onchange = (e) => e.target.files[0] && setMedia(e.target.files[0], "image");
@@ -165,8 +166,8 @@ $("#mic").onclick = async () => {
     const stream = await navigator.mediaDevices.getUserMedia({ audio: true });
     const chunks = []; recorder = new MediaRecorder(stream);
     recorder.ondataavailable = (e) => chunks.push(e.data);
-    recorder.onstop = () => { stream.getTracks().forEach((t) => t.stop()); $("#mic").classList.remove("recording"); const blob = new Blob(chunks, { type: recorder.mimeType || "audio/webm" }); setMedia(new File([blob], "voice.webm", { type: blob.type }), "audio"); };
-    recorder.start(); $("#mic").classList.add("recording");
+    recorder.onstop = () => { stream.getTracks().forEach((t) => t.stop()); $("#mic").classList.remove("recording"); $("#mic").textContent = "Voice"; const blob = new Blob(chunks, { type: recorder.mimeType || "audio/webm" }); setMedia(new File([blob], "voice.webm", { type: blob.type }), "audio"); };
+    recorder.start(); $("#mic").classList.add("recording"); $("#mic").textContent = "Stop";
     setTimeout(() => recorder && recorder.state === "recording" && recorder.stop(), 8000);
   } catch (e) { $("#summary").textContent = "Microphone not available: " + e.message; }
 };
