@@ -5,6 +5,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export SHOPSEARCH_DATA ?= $(abspath ../shared/data/fashion)
 DEMO_INDEX ?= var/demo-index
+HOST ?= 127.0.0.1
+PORT ?= 8000
 
 .PHONY: setup system-deps demo demo-ingest test bench clean
 
@@ -37,7 +39,9 @@ demo: demo-ingest
 	$(BIN)/shopsearch search "red running shoes for men" --index $(DEMO_INDEX) -k 5
 	$(BIN)/shopsearch search "女士黑色手提包" --index $(DEMO_INDEX) -k 5
 	$(BIN)/shopsearch search --image $(SHOPSEARCH_DATA)/images_224sq/15970.jpg --index $(DEMO_INDEX) -k 5
-	$(BIN)/shopsearch search "in red" --image $(SHOPSEARCH_DATA)/images_224sq/15970.jpg --index $(DEMO_INDEX) -k 5
+	$(BIN)/shopsearch search "red" --image $(SHOPSEARCH_DATA)/images_224sq/15970.jpg --index $(DEMO_INDEX) -k 5
+	@echo "Serving the web app at http://$(HOST):$(PORT)/ (API docs at /docs); Ctrl-C to stop."
+	$(BIN)/shopsearch serve --index $(DEMO_INDEX) --host $(HOST) --port $(PORT)
 
 test: setup system-deps
 	$(BIN)/python -m pytest -q

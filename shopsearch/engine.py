@@ -56,7 +56,7 @@ class Engine:
 
     @property
     def vocab(self):
-        gen = self.index.get_meta("generation", 0)
+        gen = self.index.generation()
         if self._vocab is None or gen != self._vocab_gen:
             from shopsearch.query.vocab import Vocabulary
 
@@ -288,7 +288,7 @@ class Engine:
 
     def _tuned_weights(self, q: Query, intent) -> dict[str, float]:
         """Weights learned by `shopsearch tune` for this kind of query, if any."""
-        gen = self.index.get_meta("generation", 0)
+        gen = self.index.generation()
         if getattr(self, "_tuned_gen", None) != gen:
             self._tuned = self.index.get_meta("fusion_weights") or {}
             self._tuned_gen = gen
@@ -331,7 +331,7 @@ class Engine:
 
     def _facet_like(self, name: str) -> float:
         """1.0 when a field has few distinct values per product (a real facet), else 0.0."""
-        gen = self.index.get_meta("generation", 0)
+        gen = self.index.generation()
         cache = getattr(self, "_facet_cache", None)
         if cache is None or cache[0] != gen:
             cache = self._facet_cache = (gen, {})

@@ -77,6 +77,7 @@ class Settings(BaseSettings):
     events_url: str | None = None  # SQLAlchemy URL; default: SQLite in the index folder
     event_retention_days: float = 90.0
     max_upload_bytes: int = 25_000_000
+    search_concurrency: int = 2  # searches run at once (the cores); the rest queue
 
 
 @lru_cache(maxsize=1)

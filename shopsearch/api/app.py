@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import tempfile
+import threading
 import uuid
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -107,6 +108,8 @@ def create_app(index: str | Path, settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="Shopsearch", version="0.1.0", lifespan=lifespan,
                   description="Multimodal product search: text, photo, voice and video queries with facets.")
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    # Searches are CPU-bound: running more at once than there are cores only thrashes.
+    slots = threading.BoundedSemaphore(max(1, s.search_concurrency))
 
     @app.exception_handler(Exception)
     async def _crash(request: Request, exc: Exception):  # never a stack trace in a response
@@ -137,7 +140,9 @@ def create_app(index: str | Path, settings: Settings | None = None) -> FastAPI:
                   personalize=req.personalize, strict=req.strict)
         if not q.text and not q.images and q.filters.is_empty():
             raise HTTPException(400, "give a query: text, an image, audio, video or filters")
-        return _result(eng.search(q), audio_text)
+        with slots:
+            res = eng.search(q)
+        return _result(res, audio_text)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def page() -> str:
@@ -220,7 +225,8 @@ def create_app(index: str | Path, settings: Settings | None = None) -> FastAPI:
     @app.get("/products/{product_id}/similar", response_model=ApiResult)
     def similar(product_id: str, page_size: int = 20, page: int = 1, eng=Depends(engine)) -> ApiResult:
         _pos(eng, product_id)
-        return _result(eng.similar(product_id, page_size=min(max(page_size, 1), 200), page=max(page, 1)))
+        with slots:
+            return _result(eng.similar(product_id, page_size=min(max(page_size, 1), 200), page=max(page, 1)))
 
     @app.get("/images/{product_id}")
     def image(product_id: str, eng=Depends(engine)):

@@ -104,6 +104,10 @@ class Index(ABC):
     def column(self, name: str) -> np.ndarray:
         """A facet/sort column by row position: type, colour, gender, brand (str) or price (float)."""
 
+    def generation(self) -> int:
+        """A number that changes with every write (caches key on it)."""
+        return int(self.get_meta("generation", 0) or 0)
+
     def close(self) -> None:  # pragma: no cover - default no-op
         pass
 

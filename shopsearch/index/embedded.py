@@ -16,6 +16,7 @@ import logging
 import shutil
 import sqlite3
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 DB_NAME = "records.sqlite"
 FIELDS: tuple[VectorField, ...] = ("text", "image", "visual")
 ANN_THRESHOLD = 200_000
+RECHECK_S = 1.0
 
 
 def _blob(v: np.ndarray | None) -> bytes | None:
@@ -98,6 +100,7 @@ class EmbeddedIndex(Index):
             self.set_meta("schema_version", SCHEMA_VERSION)
         self._snap: Snapshot | None = None
         self._seen_version: tuple[int, int] | None = None
+        self._checked = 0.0
 
     # -- meta --------------------------------------------------------------
     def get_meta(self, key: str, default=None):
@@ -164,12 +167,23 @@ class EmbeddedIndex(Index):
         return (self.db.execute("PRAGMA data_version").fetchone()[0], int(self.get_meta("generation", 0) or 0))
 
     def snapshot(self) -> Snapshot:
+        """The in-memory view. Other processes' writes are noticed within
+        `RECHECK_S`; this process's own writes at once."""
+        snap = self._snap
+        if snap is not None and time.monotonic() - self._checked < RECHECK_S:
+            return snap
         with self._lock:
             v = self._version()
             if self._snap is None or v != self._seen_version:
                 self._snap = self._load()
                 self._seen_version = v
+            self._checked = time.monotonic()
             return self._snap
+
+    def generation(self) -> int:
+        """Write generation of the snapshot in use (cheap: no database round trip)."""
+        self.snapshot()
+        return self._seen_version[1] if self._seen_version else 0
 
     def _load(self) -> Snapshot:
         rows = self.db.execute(
