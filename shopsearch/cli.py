@@ -111,6 +111,7 @@ def train(
     seed: int = typer.Option(0, "--seed"),
     augment: int = typer.Option(1, "--augment", help="Augmented views per photo."),
     force: bool = typer.Option(False, "--force", help="Replace the served model even if validation is worse."),
+    clicks_from: Optional[str] = typer.Option(None, "--clicks-from", help="Index whose logged clicks add (query, photo) pairs."),
 ) -> None:
     """Train the image tower on a catalogue's (photo, text) pairs into the text tower's space."""
     from shopsearch.catalog.reader import parse_mapping
@@ -118,8 +119,16 @@ def train(
 
     s = get_settings()
     cfg = TrainConfig(epochs=epochs, limit=limit, seed=seed, augment_views=augment)
+    extra = None
+    if clicks_from:
+        from shopsearch.events.store import EventStore
+
+        extra = [(e.product_id, e.query_text) for e in EventStore.for_index(clicks_from, s.events_url).clicks()
+                 if e.product_id and e.query_text]
+        typer.echo(f"{len(extra)} clicked (query, product) pairs from {clicks_from}")
     try:
-        r = run_train(catalogue, images, Path(out or s.image_model), exclude, parse_mapping(mapping), cfg, force, s)
+        r = run_train(catalogue, images, Path(out or s.image_model), exclude, parse_mapping(mapping), cfg, force, s,
+                      extra_pairs=extra)
     except ValueError as e:
         _fail(str(e))
     typer.echo(json.dumps(r.metrics, indent=2))
@@ -324,6 +333,25 @@ def tune(
     if not dry_run:
         eng.index.set_meta("fusion_weights", rep.weights)
         typer.echo(f"stored in {eng.index.location}")
+
+
+@app.command()
+def modifiers(
+    index: Optional[str] = IndexOpt,
+    set_: Optional[str] = typer.Option(None, "--set", help='JSON list, e.g. \'[{"field": "rating", "weight": 0.2, "transform": "log1p"}]\'; "[]" clears.'),
+) -> None:
+    """Show or set an index's score modifiers (popularity, rating, stock, price...)."""
+    from shopsearch.ranking.modifiers import Modifier
+
+    eng = _engine(index)
+    if set_ is not None:
+        try:
+            mods = json.loads(set_)
+            [Modifier.parse(m) for m in mods]
+        except (ValueError, KeyError, TypeError) as e:
+            _fail(f"--set: {e}")
+        eng.index.set_meta("score_modifiers", mods)
+    typer.echo(json.dumps(eng.index.get_meta("score_modifiers") or [], indent=2))
 
 
 @app.command()

@@ -166,6 +166,14 @@ class Engine:
             if penalty is not None:
                 parts["negation"] = -penalty
                 score = score - penalty
+        mods = self._modifiers()
+        if mods and len(pos) and q.sort == "relevance":
+            from shopsearch.ranking.modifiers import modifier_scores
+
+            pop = self.events.popularity() if (self.events is not None and any(m.field == "popularity" for m in mods)) else None
+            for name, contrib in modifier_scores(mods, ix, pos, pop).items():
+                parts[name] = contrib
+                score = score + contrib
         if q.negative and len(pos):
             pen = self._negative(q.negative, pos, image_only)
             parts["negative"] = -pen
@@ -297,6 +305,17 @@ class Engine:
         from shopsearch.ranking.tune import query_type
 
         return self._tuned.get(query_type(q, intent), {})
+
+    def _modifiers(self):
+        """Score modifiers: the index's own list, else the settings' default."""
+        from shopsearch.ranking.modifiers import Modifier
+
+        gen = self.index.generation()
+        if getattr(self, "_mods_gen", None) != gen:
+            raw = self.index.get_meta("score_modifiers")
+            self._mods = [Modifier.parse(d) for d in (raw if raw is not None else self.settings.score_modifiers)]
+            self._mods_gen = gen
+        return self._mods
 
     def _profile(self, session: str):
         """The session's profile from its events (view, click, add to cart, purchase)."""

@@ -65,6 +65,12 @@ class Settings(BaseSettings):
     photo_attribute_boost: float = 2.0
     page_size: int = 20
 
+    # Score modifiers (in the spirit of Marqo's score modifiers / Vespa rank
+    # profiles): [{"field": "rating", "weight": 0.2, "transform": "log1p"}, ...];
+    # field "popularity" comes from events. An index's own list (set with
+    # `shopsearch modifiers`) wins over this default.
+    score_modifiers: list[dict] = []
+
     # Personalisation (session profiles from events)
     personal_boost: float = 1.0  # the most a profile can add to a fused score (as much as the query's attributes)
     personal_half_life_s: float = 1800.0

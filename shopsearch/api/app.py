@@ -99,6 +99,9 @@ def create_app(index: str | Path, settings: Settings | None = None) -> FastAPI:
         from shopsearch.engine import Engine
 
         store = EventStore.for_index(index, s.events_url)
+        purged = store.purge_older_than(s.event_retention_days)  # retention, applied at every start
+        if purged:
+            log.info("purged %d events older than %s days", purged, s.event_retention_days)
         engine = Engine(str(index), settings=s, events=store)
         engine.warm_up()
         app.state.engine, app.state.events = engine, store

@@ -197,6 +197,7 @@ def train(
     text_encoder=None,
     progress: bool = True,
     on_epoch=None,
+    extra_pairs: list[tuple[str, str]] | None = None,
 ) -> TrainReport:
     import torch
 
@@ -212,7 +213,18 @@ def train(
     products, photos, raw = load_pairs(catalogue, images_dir, exclude, mapping, cfg.limit)
     if len(products) < 20:
         raise ValueError(f"only {len(products)} products with photos in {catalogue}: too few to train on")
-    log.info("training on %d products with photos", len(products))
+    n_clicked = 0
+    if extra_pairs:  # shoppers' words for products they clicked: more (photo, caption) pairs
+        where = {p.id: i for i, p in enumerate(products)}
+        for pid, text in extra_pairs:
+            i = where.get(str(pid))
+            if i is not None and text and text.strip():
+                products.append(products[i].model_copy(update={"title": text.strip(), "type": "", "colour": "",
+                                                               "gender": "", "description": "", "brand": ""}))
+                photos.append(photos[i])
+                raw.append({})
+                n_clicked += 1
+    log.info("training on %d products with photos (%d from clicks)", len(products), n_clicked)
 
     trunk = Trunk(s)
     cache = Path(s.cache) / "features"
@@ -344,7 +356,8 @@ def train(
     seconds = time.perf_counter() - t0
     card.update({
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "data": {"catalogue": catalogue.name, "products": n, "train": int(len(tr_idx)), "validation": int(len(va_idx)),
+        "data": {"catalogue": catalogue.name, "products": n, "clicked_pairs": n_clicked,
+                 "train": int(len(tr_idx)), "validation": int(len(va_idx)),
                  "views": len(view_feats), "excluded": exclude},
         "split": {"unseen_rule": exclude, "validation": f"md5(id) < {cfg.val_fraction} of the training products"},
         "hyper_parameters": asdict(cfg),
