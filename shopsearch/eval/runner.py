@@ -67,7 +67,10 @@ def unseen_ids(engine) -> list[str]:
 def prepare(engine, q: dict, k: int, unseen_engine=None, media=None):
     """(engine to ask, Query) for one query-file entry. `split: unseen` queries use
     `unseen_engine` when given, else the main index restricted to id % 5 == 0."""
-    query = to_query(q, k, getattr(media, "transcribe", None), getattr(media, "video_query", None))
+    vocab = engine.vocab if media is not None and (q.get("audio") or q.get("video")) else None
+    tr = (lambda p: media.transcribe(p, vocab)) if media is not None else None
+    vq = (lambda p: media.video_query(p, vocab)) if media is not None else None
+    query = to_query(q, k, tr, vq)
     if q.get("split") == "unseen":
         if unseen_engine is not None:
             return unseen_engine, query

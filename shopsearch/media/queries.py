@@ -1,0 +1,25 @@
+"""The two entry points the CLI, eval runner and HTTP API call."""
+
+from __future__ import annotations
+
+from PIL import Image
+
+from shopsearch.media.video import has_audio, key_frames
+from shopsearch.media.voice import transcribe_file
+
+
+def transcribe(path: str, vocab=None) -> str:
+    """Spoken query -> text, biased toward and corrected against the catalogue."""
+    return transcribe_file(path, vocab)
+
+
+def video_query(path: str, vocab=None) -> tuple[str, list[Image.Image]]:
+    """(transcript of the clip's speech, key frames) for a video query."""
+    frames = key_frames(path)
+    text = ""
+    if has_audio(path):
+        try:
+            text = transcribe_file(path, vocab)
+        except ValueError:
+            text = ""
+    return text, frames
