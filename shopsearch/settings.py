@@ -76,6 +76,9 @@ class Settings(BaseSettings):
     personal_half_life_s: float = 1800.0
     personal_max_drop: int = 40  # no result moves more than this many places down
 
+    # Voice: "en" uses Whisper tiny.en; "zh", "auto" or another code the multilingual base model
+    voice_language: str = "en"
+
     # Serving
     host: str = "127.0.0.1"
     port: int = 8000

@@ -42,6 +42,7 @@ class SearchRequest(BaseModel):
     session: str | None = None
     personalize: bool = True
     strict: bool = False
+    language: Literal["en", "zh", "auto"] | None = None  # for a spoken query; default from settings
 
 
 class ApiHit(BaseModel):
@@ -197,7 +198,7 @@ def create_app(index: str | Path, settings: Settings | None = None) -> FastAPI:
                     f.flush()
                     try:
                         if kind == "audio":
-                            spoken = media.transcribe(f.name, eng.vocab)
+                            spoken = media.transcribe(f.name, eng.vocab, req.language)
                         else:
                             spoken, frames = media.video_query(f.name, eng.vocab)
                             images += frames

@@ -8,9 +8,10 @@ from shopsearch.media.video import has_audio, key_frames
 from shopsearch.media.voice import transcribe_file
 
 
-def transcribe(path: str, vocab=None) -> str:
-    """Spoken query -> text, biased toward and corrected against the catalogue."""
-    return transcribe_file(path, vocab)
+def transcribe(path: str, vocab=None, language: str | None = None) -> str:
+    """Spoken query -> text, biased toward and corrected against the catalogue.
+    `language`: "en" (tiny.en), "zh" or "auto" (multilingual base); default from settings."""
+    return transcribe_file(path, vocab, language=language)
 
 
 def video_query(path: str, vocab=None) -> tuple[str, list[Image.Image]]:
