@@ -44,6 +44,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--index", default="var/demo-index")
     ap.add_argument("--n", type=int, default=60)
+    ap.add_argument("--model", default="tiny.en", choices=["tiny.en", "base"])
     a = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     eng = Engine(a.index)
@@ -58,7 +59,7 @@ def main() -> None:
         samples = decode_audio(str(speak(q["text"], cache / f"{q['qid']}.wav")))
         for mode in ("raw", "adapted"):
             t = time.perf_counter()
-            heard = transcribe_samples(samples, eng.vocab, adapt=mode == "adapted")
+            heard = transcribe_samples(samples, eng.vocab, adapt=mode == "adapted", language="en", model_name=a.model)
             ms.append((time.perf_counter() - t) * 1000)
             wers[mode].append(wer(q["text"], heard))
             res[mode][q["qid"]] = heard
@@ -69,7 +70,7 @@ def main() -> None:
         out[f"wer_{mode}"] = statistics.mean(wers[mode])
         out[f"spoken_ndcg_{mode}"] = evaluate_run(run, qrels)["all"]["ndcg@10"]
     out["ratio_adapted"] = out["spoken_ndcg_adapted"] / out["typed_ndcg"]
-    print(f"{len(qs)} spoken dev queries (espeak-ng), Whisper tiny.en: WER raw {out['wer_raw']:.3f} -> adapted "
+    print(f"{len(qs)} spoken dev queries (espeak-ng), Whisper {a.model}: WER raw {out['wer_raw']:.3f} -> adapted "
           f"{out['wer_adapted']:.3f}; nDCG@10 typed {out['typed_ndcg']:.4f}, spoken raw {out['spoken_ndcg_raw']:.4f}, "
           f"adapted {out['spoken_ndcg_adapted']:.4f} ({out['ratio_adapted']:.1%} of typed); {out['latency_ms_median']:.0f} ms per clip")
     bad = [(q["text"], res["adapted"][q["qid"]]) for q in qs if wer(q["text"], res["adapted"][q["qid"]]) > 0][:8]

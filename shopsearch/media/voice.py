@@ -94,18 +94,17 @@ def correct(text: str, vocab) -> str:
     return " ".join(out)
 
 
-def transcribe_samples(samples: np.ndarray, vocab=None, adapt: bool = True, language: str = "en") -> str:
-    """English through tiny.en (fastest, measured best on English); any other
-    language, or "auto", through the multilingual base model."""
+def transcribe_samples(samples: np.ndarray, vocab=None, adapt: bool = True, language: str = "en",
+                       model_name: str | None = None) -> str:
+    """English through tiny.en (on 60 spoken shop queries: WER 0.254 vs base 0.235,
+    spoken nDCG 84.6% vs 84.4% of typed, 265 vs 674 ms per clip: bench/voice.py); other languages, or "auto", through the
+    multilingual base model. `model_name` ("tiny.en" or "base") overrides the choice."""
+    use_base = model_name == "base" or (model_name is None and language != "en")
+    prompt = prompt_for(vocab) if adapt and language in ("en", "auto") else None
     with _lock:  # one decode at a time: the model uses both cores already
-        if language == "en":
-            segments, _ = model().transcribe(samples, language="en", beam_size=5, vad_filter=False,
-                                             initial_prompt=prompt_for(vocab) if adapt else None,
-                                             condition_on_previous_text=False)
-        else:
-            segments, info = multilingual().transcribe(samples, language=None if language == "auto" else language,
-                                                       beam_size=5, vad_filter=False, condition_on_previous_text=False)
-            log.info("heard language %s", getattr(info, "language", "?"))
+        m = multilingual() if use_base else model()
+        segments, info = m.transcribe(samples, language=None if language == "auto" else language, beam_size=5,
+                                      vad_filter=False, initial_prompt=prompt, condition_on_previous_text=False)
         text = " ".join(s.text.strip() for s in segments).strip()
     if re.search(r"[\u3400-\u9fff]", text):
         return text  # the parser maps Chinese concepts itself
