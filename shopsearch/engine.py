@@ -201,13 +201,8 @@ class Engine:
         page = range(start, min(start + q.page_size, total))
         hits = []
         for i in page:
-            p = ix.product(int(pos[i]))
-            hits.append(Hit(
-                id=p.id, title=p.title, score=round(float(score[i]), 6),
-                parts={k: round(float(v[i]), 6) for k, v in parts.items() if v[i] != 0},
-                type=p.type, colour=p.colour, gender=p.gender, brand=p.brand, price=p.price, attrs=p.attrs,
-                has_image=bool(p.image),
-            ))
+            hits.append(self._hit(int(pos[i]), float(score[i]),
+                                  {k: round(float(v[i]), 6) for k, v in parts.items() if v[i] != 0}))
         return SearchResult(
             hits=hits, total=total, page=q.page, page_size=q.page_size, facets=facets,
             intent=intent.to_dict() if intent is not None else None,
@@ -233,6 +228,11 @@ class Engine:
         return res
 
     # -- helpers -------------------------------------------------------------------
+    def _hit(self, pos: int, score: float, parts: dict[str, float]) -> Hit:
+        p = self.index.product(pos)
+        return Hit(id=p.id, title=p.title, score=round(score, 6), parts=parts, type=p.type, colour=p.colour,
+                   gender=p.gender, brand=p.brand, price=p.price, attrs=p.attrs, has_image=bool(p.image))
+
     def _vector_search(self, vecs: dict, page_size: int, page: int) -> SearchResult:
         t0 = time.perf_counter()
         channels = {k: self.index.dense(v, f, self.settings.candidates) for k, (v, f) in vecs.items()}
@@ -242,9 +242,7 @@ class Engine:
         start = (page - 1) * page_size
         hits = []
         for i in range(start, min(start + page_size, len(pos))):
-            p = self.index.product(int(pos[i]))
-            hits.append(Hit(id=p.id, title=p.title, score=float(score[i]), type=p.type, colour=p.colour,
-                            gender=p.gender, brand=p.brand, price=p.price, attrs=p.attrs, has_image=bool(p.image)))
+            hits.append(self._hit(int(pos[i]), float(score[i]), {}))
         return SearchResult(hits=hits, total=len(pos), page=page, page_size=page_size,
                             facets=self._facets(pos), took_ms=(time.perf_counter() - t0) * 1000)
 
