@@ -78,6 +78,7 @@ class Settings(BaseSettings):
 
     # Voice: "en" uses Whisper tiny.en; "zh", "auto" or another code the multilingual base model
     voice_language: str = "en"
+    video_ocr: bool = False  # read text in video frames (RapidOCR); measured no help on catalogue clips
 
     # Serving
     host: str = "127.0.0.1"

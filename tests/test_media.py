@@ -88,3 +88,17 @@ def test_api_accepts_audio_and_video(tmp_path, small_index, tiny_model, wav, sma
         r = httpx.post(f"{base}/search", files={"audio": ("voice.wav", b"not audio at all", "audio/wav")},
                        data={"query": "{}"}, timeout=60)
         assert r.status_code == 415
+
+
+def test_ocr_reads_text_shown_in_a_frame():
+    from PIL import Image, ImageDraw, ImageFont
+
+    from shopsearch.media.ocr import read_text
+
+    img = Image.new("RGB", (400, 200), "white")
+    try:
+        font = ImageFont.truetype("DejaVuSans-Bold.ttf", 64)
+    except OSError:
+        font = ImageFont.load_default(size=64)
+    ImageDraw.Draw(img).text((40, 60), "PUMA", fill="black", font=font)
+    assert "PUMA" in read_text([img]).upper()
