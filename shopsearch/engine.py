@@ -33,7 +33,7 @@ class Engine:
     def __init__(self, index: str | Path | Index, settings: Settings | None = None, encoder=None,
                  create: bool = False, events=None) -> None:
         self.settings = settings or get_settings()
-        self.index = index if isinstance(index, Index) else open_index(index, create=create, token=self.settings.admin_token and None)
+        self.index = index if isinstance(index, Index) else open_index(index, create=create, token=self.settings.milvus_token)
         self._encoder = encoder
         self._vocab = None
         self._vocab_gen = None

@@ -21,7 +21,8 @@ class Settings(BaseSettings):
 
     # Where things live
     data: Path = _default_data()
-    index: Path = Path("var/index")
+    index: str = "var/index"  # a folder, or a Milvus URI: http://host:19530[/collection]
+    milvus_token: str | None = None
     cache: Path = Path.home() / ".cache" / "shopsearch"
     image_model: Path = PACKAGE_DIR / "models" / "fashion"
 
