@@ -18,7 +18,7 @@ from pathlib import Path
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import DATA, peak_rss_mib, percentiles, timed  # noqa: E402
+from common import peak_rss_mib, percentiles, timed  # noqa: E402
 
 from shopsearch.engine import Engine  # noqa: E402
 from shopsearch.schema import Query  # noqa: E402
@@ -50,7 +50,7 @@ def main() -> None:
 
     s = Settings(**({"image_model": a.model} if a.model else {}))
     eng = Engine(a.index, settings=s)
-    eng.encoder.encode_text(["warm"]); ix0 = eng.index.ids()
+    eng.warm_up()
     ix = eng.index
     rng = random.Random(a.seed)
     ids = [i for i in ix.ids() if ix.product(ix.position(i)).image]

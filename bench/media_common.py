@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import subprocess
-from fractions import Fraction
 from pathlib import Path
 
 import av
-import numpy as np
 from PIL import Image
 
 

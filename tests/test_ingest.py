@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import sqlite3
 import subprocess
@@ -14,7 +13,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from conftest import DATA, SHOPSEARCH, cli, fashion_rows, write_csv
+from conftest import SHOPSEARCH, cli, fashion_rows, write_csv
 
 
 def _count(index: Path) -> int:

@@ -3,7 +3,6 @@ erasure, retention, score modifiers and the click feedback loop for training."""
 
 from __future__ import annotations
 
-import csv
 import json
 import shutil
 import time

@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Literal
 
-from fastapi import Depends, FastAPI, File, Form, Header, HTTPException, Request, UploadFile
+from fastapi import Depends, FastAPI, Header, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from shopsearch.api.uploads import read_upload
 from shopsearch.catalog.ingest import delete as delete_products, upsert_products
-from shopsearch.events.store import EVENT_TYPES, Event, EventStore
+from shopsearch.events.store import Event, EventStore
 from shopsearch.schema import Filters, Product, Query, SearchResult, Weights
 from shopsearch.settings import Settings, get_settings
 
