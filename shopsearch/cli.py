@@ -65,6 +65,7 @@ def ingest(
     delete: Optional[str] = typer.Option(None, "--delete", help="Comma-separated ids, or @file with one id per line, to remove."),
     model: Optional[Path] = typer.Option(None, "--model", help="Image model folder (default: the shipped fashion model)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    workers: int = typer.Option(0, "--workers", help="Embed in N worker processes (0: in this process)."),
 ) -> None:
     """Add or update a catalogue's products in an index (resumable), or delete some."""
     from shopsearch.catalog.ingest import IngestAborted, delete as delete_ids, ingest as run_ingest
@@ -84,7 +85,8 @@ def ingest(
         _fail("give a CATALOGUE to ingest, or --delete IDS")
     try:
         encoder = load_encoder(s, image_model=model)
-        report = run_ingest(catalogue, eng.index, encoder, images, parse_mapping(mapping), where, on_error, s, progress=not quiet)
+        report = run_ingest(catalogue, eng.index, encoder, images, parse_mapping(mapping), where, on_error, s,
+                            progress=not quiet, workers=workers)
     except IngestAborted as e:
         _fail(str(e), 1)
     except (CatalogueError, ValueError, FileNotFoundError) as e:

@@ -148,3 +148,17 @@ def test_missing_column_mapping_is_a_clear_error(tmp_path, tiny_model):
     cat.write_text("code,label\n1,hello\n")
     r = cli("ingest", cat, "--index", tmp_path / "idx", "--model", tiny_model, "-q", check=False)
     assert r.returncode == 2 and "cannot find the id and title column(s)" in r.stderr and "--map" in r.stderr
+
+
+def test_parallel_workers_write_the_same_index(tmp_path, tiny_model, data_dir):
+    cat = write_csv(tmp_path / "c.csv", fashion_rows(90))
+    one, two = tmp_path / "one", tmp_path / "two"
+    env = {"SHOPSEARCH_INGEST_BATCH": "16"}
+    cli("ingest", cat, "--images", data_dir, "--index", one, "--model", tiny_model, "-q", env=env)
+    r = cli("ingest", cat, "--images", data_dir, "--index", two, "--model", tiny_model, "-q", "--workers", "2", env=env)
+    assert "indexed 90" in r.stdout and _count(two) == 90
+    for q in ("black shoes", "women handbag"):
+        a = json.loads(cli("search", q, "--index", one, "--json", "-k", "5").stdout)
+        b = json.loads(cli("search", q, "--index", two, "--json", "-k", "5").stdout)
+        assert [h["id"] for h in a["hits"]] == [h["id"] for h in b["hits"]]
+        assert [h["score"] for h in a["hits"]] == pytest.approx([h["score"] for h in b["hits"]], abs=1e-4)

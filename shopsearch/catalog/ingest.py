@@ -120,8 +120,14 @@ def ingest(
     settings: Settings | None = None,
     progress: bool = True,
     on_batch: Callable[[int], None] | None = None,
+    workers: int = 0,
 ) -> IngestReport:
-    """Ingest a CSV/JSONL catalogue into `index`. See the module doc for the guarantees."""
+    """Ingest a CSV/JSONL catalogue into `index`. See the module doc for the guarantees.
+
+    `workers` > 0 embeds batches in that many worker processes (each with its own
+    encoder on one thread) while this process reads, validates and writes; at most
+    two batches per worker are in flight (back-pressure), and batches are written
+    in order, so resuming by content hash works the same."""
     s = settings or get_settings()
     if on_error not in ("skip", "fail"):
         raise ValueError("--on-error must be 'skip' or 'fail'")
@@ -161,17 +167,22 @@ def ingest(
         log.warning("%s", err)
         if on_error == "fail":
             flush()
+            drain()
             raise IngestAborted(f"{err} (stopping: --on-error fail; {report.indexed} products committed before it)")
 
-    def flush() -> None:
-        if not pending:
-            return
-        errs: list[RowError] = []
-        records = _encode_batch(encoder, pending, errs)
+    pool = None
+    inflight: list = []
+    if workers > 0:
+        from concurrent.futures import ProcessPoolExecutor
+
+        model = getattr(getattr(encoder, "image", None), "model_dir", None) or getattr(encoder, "folder", None)
+        pool = ProcessPoolExecutor(max_workers=workers, initializer=_worker_init,
+                                   initargs=(s.model_dump(), str(model) if model else None))
+
+    def write(records: list[Record], errs: list[RowError]) -> None:
         index.upsert(records)
         report.indexed += len(records)
         report.with_image += sum(r.image_vec is not None for r in records)
-        pending.clear()
         if on_batch:
             on_batch(report.indexed)
         for e in errs:
@@ -180,6 +191,22 @@ def ingest(
             log.warning("%s", e)
         if errs and on_error == "fail":
             raise IngestAborted(f"{errs[0]} (stopping: --on-error fail)")
+
+    def drain(keep: int = 0) -> None:
+        while len(inflight) > keep:
+            write(*inflight.pop(0).result())
+
+    def flush() -> None:
+        if not pending:
+            return
+        batch = list(pending)
+        pending.clear()
+        if pool is None:
+            errs: list[RowError] = []
+            write(_encode_batch(encoder, batch, errs), errs)
+            return
+        inflight.append(pool.submit(_worker_encode, batch))
+        drain(keep=2 * workers - 1)  # back-pressure: at most two batches per worker in flight
 
     try:
         for rown, row in rows:
@@ -214,13 +241,33 @@ def ingest(
                 flush()
                 bar.set_postfix(indexed=report.indexed, skipped=report.skipped)
         flush()
+        drain()
     except KeyboardInterrupt:
         report.interrupted = True
     finally:
         bar.close()
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
         report.seconds = time.perf_counter() - t0
     refresh_vocabulary(index)
     return report
+
+
+_WORKER_ENCODER = None
+
+
+def _worker_init(settings: dict, model: str | None) -> None:
+    """Load the encoder once per worker process, on one thread (the workers share the cores)."""
+    global _WORKER_ENCODER
+    from shopsearch.encoders.base import load_encoder
+
+    s = Settings(**dict(settings, threads=1))
+    _WORKER_ENCODER = load_encoder(s, image_model=Path(model) if model else None)
+
+
+def _worker_encode(batch: list) -> tuple[list[Record], list[RowError]]:
+    errs: list[RowError] = []
+    return _encode_batch(_WORKER_ENCODER, batch, errs), errs
 
 
 def refresh_vocabulary(index: Index) -> None:
