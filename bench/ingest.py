@@ -33,6 +33,7 @@ def run(args: list[str]) -> tuple[float, int]:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument("--workers", type=int, action="append", help="also time --workers N (repeatable)")
     a = ap.parse_args()
     cat = DATA / "catalogue_hr.csv"
     tmp = Path(tempfile.mkdtemp(prefix="shopsearch-ingest-"))
@@ -42,19 +43,27 @@ def main() -> None:
         w = csv.DictWriter(f, fieldnames=[k for k in rows[0] if not k.startswith("image")])
         w.writeheader()
         w.writerows({k: v for k, v in r.items() if not k.startswith("image")} for r in rows)
-    res = {"full": [], "text_only": []}
+    res = {"full": [], "text_only": []} | {f"workers_{w}": [] for w in a.workers or []}
     try:
         for i in range(a.repeat):
             for name, src in (("full", cat), ("text_only", text_only)):
                 idx = tmp / f"{name}-{i}"
                 secs, _ = run(["ingest", str(src), "--images", str(DATA), "--index", str(idx), "-q"])
                 res[name].append(secs)
+            for w in a.workers or []:
+                idx = tmp / f"w{w}-{i}"
+                secs, _ = run(["ingest", str(cat), "--images", str(DATA), "--index", str(idx), "-q", "--workers", str(w)])
+                res[f"workers_{w}"].append(secs)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     full, base = sorted(res["full"])[len(res["full"]) // 2], sorted(res["text_only"])[len(res["text_only"]) // 2]
     print(f"catalogue_hr ({len(rows)} products): full ingest {full:.1f}s ({len(rows) / full:.0f} items/s), "
           f"text-only baseline {base:.1f}s, ratio {full / base:.2f}")
-    print(json.dumps({"products": len(rows), "full_s": round(full, 1), "text_only_s": round(base, 1)}))
+    for w in a.workers or []:
+        t = sorted(res[f"workers_{w}"])[len(res[f"workers_{w}"]) // 2]
+        print(f"  --workers {w}: {t:.1f}s ({len(rows) / t:.0f} items/s, {full / t:.2f}x the in-process ingest)")
+    print(json.dumps({"products": len(rows), "full_s": round(full, 1), "text_only_s": round(base, 1)}
+                     | {k: v for k, v in res.items() if k.startswith("workers")}))
 
 
 if __name__ == "__main__":
