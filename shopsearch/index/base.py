@@ -112,6 +112,30 @@ class Index(ABC):
         pass
 
 
+def filter_mask(index: "Index", filters: Filters, pos_of: dict[str, int]) -> np.ndarray:
+    """The hard filters as a row mask over an index's columns (case-blind values,
+    inclusive price bounds, id lists); shared by every backend."""
+    n = len(pos_of)
+    m = np.ones(n, bool)
+    checks = [(name, getattr(filters, name)) for name in ("type", "colour", "gender", "brand")]
+    for name, values in checks + list(filters.attrs.items()):
+        wanted = {v.lower() for v in values}
+        if wanted:
+            m &= np.array([v.lower() in wanted for v in index.column(name)], bool)
+    price = index.column("price")
+    if filters.price_min is not None:
+        m &= price >= filters.price_min
+    if filters.price_max is not None:
+        m &= price <= filters.price_max
+    if filters.ids:
+        idm = np.zeros(n, bool)
+        for i in filters.ids:
+            if (p := pos_of.get(str(i))) is not None:
+                idm[p] = True
+        m &= idm
+    return m
+
+
 def open_index(location: str | Path, create: bool = False, token: str | None = None) -> Index:
     """A local folder opens the embedded backend; an http(s) URI a Milvus server."""
     loc = str(location)

@@ -23,7 +23,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from shopsearch.index.base import Candidates, Index, Record, VectorField
+from shopsearch.index.base import Candidates, Index, Record, VectorField, filter_mask
 from shopsearch.index.lexical import tokenize
 from shopsearch.schema import SCHEMA_VERSION, Filters, Product
 
@@ -322,30 +322,7 @@ class EmbeddedIndex(Index):
         return s.columns[name]
 
     def mask(self, filters: Filters) -> np.ndarray | None:
-        if filters.is_empty():
-            return None
-        s = self.snapshot()
-        m = np.ones(len(s.ids), bool)
-        for name in ("type", "colour", "gender", "brand"):
-            wanted = {v.lower() for v in getattr(filters, name)}
-            if wanted:
-                m &= np.array([v.lower() in wanted for v in self.column(name)], bool)
-        for name, values in filters.attrs.items():
-            wanted = {v.lower() for v in values}
-            m &= np.array([v.lower() in wanted for v in self.column(name)], bool)
-        price = s.columns["price"]
-        if filters.price_min is not None:
-            m &= price >= filters.price_min
-        if filters.price_max is not None:
-            m &= price <= filters.price_max
-        if filters.ids:
-            idm = np.zeros(len(s.ids), bool)
-            for i in filters.ids:
-                p = s.pos_of.get(str(i))
-                if p is not None:
-                    idm[p] = True
-            m &= idm
-        return m
+        return None if filters.is_empty() else filter_mask(self, filters, self.snapshot().pos_of)
 
     def close(self) -> None:
         self.db.close()

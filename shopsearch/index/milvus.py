@@ -24,7 +24,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from shopsearch.index.base import Candidates, Index, Record, VectorField
+from shopsearch.index.base import Candidates, Index, Record, VectorField, filter_mask
 from shopsearch.index.lexical import tokenize
 from shopsearch.schema import SCHEMA_VERSION, Filters, Product
 
@@ -341,24 +341,7 @@ class MilvusIndex(Index):
         if filters.is_empty():
             return None
         s = self._snapshot()
-        m = np.ones(len(s.ids), bool)
-        for name in SCALARS:
-            wanted = {v.lower() for v in getattr(filters, name)}
-            if wanted:
-                m &= np.array([v.lower() in wanted for v in s.columns[name]], bool)
-        for name, values in filters.attrs.items():
-            wanted = {v.lower() for v in values}
-            m &= np.array([v.lower() in wanted for v in self.column(name)], bool)
-        if filters.price_min is not None:
-            m &= s.columns["price"] >= filters.price_min
-        if filters.price_max is not None:
-            m &= s.columns["price"] <= filters.price_max
-        if filters.ids:
-            idm = np.zeros(len(s.ids), bool)
-            for i in filters.ids:
-                if (p := s.pos_of.get(str(i))) is not None:
-                    idm[p] = True
-            m &= idm
+        m = filter_mask(self, filters, s.pos_of)
         out = m.view(FilterMask)
         # The same filter for Milvus, with the catalogue's own spellings (matching is case-blind here).
         exact = Filters(price_min=filters.price_min, price_max=filters.price_max, ids=filters.ids)
