@@ -3,22 +3,27 @@ at start-up; request handlers only search."""
 
 from __future__ import annotations
 
-import json
+import hmac
+import html
 import logging
 import tempfile
 import threading
 import uuid
 from contextlib import asynccontextmanager
 from pathlib import Path
+from string import Template
 from typing import Any, Literal
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field, ValidationError
+from starlette.concurrency import run_in_threadpool
 
-from shopsearch.api.uploads import read_upload
+from shopsearch.api.uploads import MAX_IMAGES, check_image, read_form, read_upload, sniff
 from shopsearch.catalog.ingest import delete as delete_products, upsert_products
 from shopsearch.events.store import Event, EventStore
 from shopsearch.schema import Filters, Product, Query, SearchResult, Weights
@@ -31,15 +36,15 @@ HERE = Path(__file__).resolve().parent
 class SearchRequest(BaseModel):
     """The JSON body of POST /search (also the `query` field of a multipart search)."""
 
-    text: str | None = None
-    negative: str | None = None
+    text: str | None = Field(default=None, max_length=1000)
+    negative: str | None = Field(default=None, max_length=1000)
     filters: Filters = Field(default_factory=Filters)
     weights: Weights = Field(default_factory=Weights)
     fields: list[Literal["text", "image"]] | None = None
     sort: Literal["relevance", "price_asc", "price_desc", "title"] = "relevance"
-    page: int = Field(default=1, ge=1)
+    page: int = Field(default=1, ge=1, le=10_000)
     page_size: int = Field(default=20, ge=1, le=200)
-    session: str | None = None
+    session: str | None = Field(default=None, max_length=128)
     personalize: bool = True
     strict: bool = False
     language: Literal["en", "zh", "auto"] | None = None  # for a spoken query; default from settings
@@ -82,6 +87,11 @@ class EventIn(BaseModel):
     position: int | None = Field(default=None, ge=1)
 
 
+def _errors(e: ValidationError) -> str:
+    """Pydantic's errors as one readable line: `field.path: message; ...`."""
+    return "; ".join(f"{'.'.join(map(str, x['loc'])) or 'body'}: {x['msg']}" for x in e.errors())
+
+
 def _result(res: SearchResult, transcript: str | None = None) -> ApiResult:
     return ApiResult(
         query_id=uuid.uuid4().hex, total=res.total, page=res.page, page_size=res.page_size, facets=res.facets,
@@ -90,6 +100,16 @@ def _result(res: SearchResult, transcript: str | None = None) -> ApiResult:
                      gender=h.gender, brand=h.brand, price=h.price, attrs=h.attrs,
                      image_url=f"/images/{h.id}" if h.has_image else None) for h in res.hits],
     )
+
+
+def _swagger_ui_path() -> Path | None:
+    try:
+        from swagger_ui_bundle import swagger_ui_path
+    except ImportError:
+        log.warning("swagger-ui-bundle-v2 is not installed: /docs is a plain list of endpoints")
+        return None
+    path = Path(str(swagger_ui_path))
+    return path if (path / "swagger-ui-bundle.js").is_file() else None
 
 
 def create_app(index: str | Path, settings: Settings | None = None) -> FastAPI:
@@ -109,9 +129,29 @@ def create_app(index: str | Path, settings: Settings | None = None) -> FastAPI:
         log.info("serving %s (%d products)", index, engine.index.count())
         yield
 
-    app = FastAPI(title="Shopsearch", version="0.1.0", lifespan=lifespan,
+    # FastAPI's own /docs and /redoc pull Swagger UI from a CDN; ours are served from disk
+    app = FastAPI(title="Shopsearch", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Multimodal product search: text, photo, voice and video queries with facets.")
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    swagger = _swagger_ui_path()
+    if swagger is not None:
+        app.mount("/docs-assets", StaticFiles(directory=swagger), name="docs-assets")
+
+    @app.get("/docs", response_class=HTMLResponse, include_in_schema=False)
+    def docs() -> HTMLResponse:
+        """Swagger UI from the swagger-ui-bundle-v2 package; without it, a plain list
+        of the endpoints (never a page that reaches for the internet)."""
+        if swagger is not None:
+            return get_swagger_ui_html(openapi_url="/openapi.json", title="Shopsearch API",
+                                       swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+                                       swagger_css_url="/docs-assets/swagger-ui.css",
+                                       swagger_favicon_url="/docs-assets/favicon-32x32.png")
+        rows = "".join(f"<li><code>{m.upper()} {html.escape(path)}</code> {html.escape(op.get('summary', ''))}</li>"
+                       for path, ops in app.openapi()["paths"].items() for m, op in ops.items())
+        return HTMLResponse(f"<!doctype html><meta charset=utf-8><title>Shopsearch API</title><h1>Shopsearch API</h1>"
+                            f"<p>The schema: <a href=/openapi.json>/openapi.json</a>. (Install swagger-ui-bundle-v2 "
+                            f"for the interactive page.)</p><ul>{rows}</ul>")
+
     # Searches are CPU-bound: running more at once than there are cores only thrashes.
     slots = threading.BoundedSemaphore(max(1, s.search_concurrency))
 
@@ -134,8 +174,8 @@ def create_app(index: str | Path, settings: Settings | None = None) -> FastAPI:
     def admin(authorization: str | None = Header(default=None)) -> None:
         if not s.admin_token:
             raise HTTPException(403, "admin endpoints are off: set SHOPSEARCH_ADMIN_TOKEN to enable them")
-        if authorization != f"Bearer {s.admin_token}":
-            raise HTTPException(401, "missing or wrong admin token")
+        if not hmac.compare_digest((authorization or "").encode(), f"Bearer {s.admin_token}".encode()):
+            raise HTTPException(401, "missing or wrong admin token", headers={"WWW-Authenticate": "Bearer"})
 
     def run(eng, req: SearchRequest, images: list | None = None, audio_text: str | None = None) -> ApiResult:
         text = " ".join(t for t in (req.text, audio_text) if t) or None
@@ -148,9 +188,14 @@ def create_app(index: str | Path, settings: Settings | None = None) -> FastAPI:
             res = eng.search(q)
         return _result(res, audio_text)
 
+    template = Template((HERE / "templates" / "index.html").read_text(encoding="utf-8"))
+
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    def page() -> str:
-        return (HERE / "templates" / "index.html").read_text(encoding="utf-8")
+    def page(q: str = "", eng=Depends(engine)) -> str:
+        """The shopper's page; the query is rendered into the box so a shared link
+        (/?q=...) shows what it searched for before the script runs."""
+        return template.substitute(q=html.escape(q[:200], quote=True), products=f"{eng.index.count():,}",
+                                   page_size=s.page_size)
 
     @app.get("/health")
     def health(eng=Depends(engine)) -> dict:
@@ -159,59 +204,82 @@ def create_app(index: str | Path, settings: Settings | None = None) -> FastAPI:
                 "image_encoder": st["image_encoder"]}
 
     @app.get("/search", response_model=ApiResult)
-    def search_get(q: str = "", page: int = 1, page_size: int = 20, sort: str = "relevance",
+    def search_get(q: str = "", page: int = 1, page_size: int | None = None, sort: str = "relevance",
                    type: str | None = None, colour: str | None = None, gender: str | None = None,
                    brand: str | None = None, price_min: float | None = None, price_max: float | None = None,
                    session: str | None = None, eng=Depends(engine)) -> ApiResult:
         split = lambda v: [x for x in (v or "").split("|") if x]
         try:
-            req = SearchRequest(text=q or None, page=page, page_size=page_size, sort=sort, session=session,
+            size = s.page_size if page_size is None else page_size
+            req = SearchRequest(text=q or None, page=page, page_size=size, sort=sort, session=session,
                                 filters=Filters(type=split(type), colour=split(colour), gender=split(gender),
                                                 brand=split(brand), price_min=price_min, price_max=price_max))
         except ValidationError as e:
-            raise HTTPException(422, "; ".join(f"{'.'.join(map(str, x['loc']))}: {x['msg']}" for x in e.errors()))
+            raise HTTPException(422, _errors(e))
         return run(eng, req)
 
-    @app.post("/search", response_model=ApiResult)
+    def media_query(eng, req: SearchRequest, kind: str, data: bytes) -> tuple[str, list]:
+        """Transcript (and key frames, for a video) of an uploaded clip; slow, so it
+        runs in a worker thread, never on the event loop."""
+        try:
+            from shopsearch.media import queries as media
+        except ImportError:
+            raise HTTPException(501, "voice and video queries are not available in this installation "
+                                     "(shopsearch.media.queries is missing)")
+        with tempfile.NamedTemporaryFile(suffix=f".{kind}") as f:
+            f.write(data)
+            f.flush()
+            try:
+                if kind == "audio":
+                    return media.transcribe(f.name, eng.vocab, req.language), []
+                text, frames = media.video_query(f.name, eng.vocab)
+                return text, list(frames)
+            except ValueError as e:
+                log.info("undecodable %s upload: %s", kind, e)
+                raise HTTPException(422, f"cannot decode the {kind}: {e}")
+
+    def multipart_search(eng, req: SearchRequest, images: list[bytes], clip: tuple[str, bytes] | None) -> ApiResult:
+        spoken, frames = media_query(eng, req, *clip) if clip else (None, [])
+        return run(eng, req, images + frames, spoken or None)
+
+    @app.post("/search", response_model=ApiResult, openapi_extra={"requestBody": {"content": {
+        "application/json": {"schema": {"$ref": "#/components/schemas/SearchRequest"}},
+        "multipart/form-data": {"schema": {"type": "object", "properties": {
+            "query": {"type": "string", "description": "a SearchRequest as JSON"},
+            "image": {"type": "array", "items": {"type": "string", "format": "binary"}},
+            "audio": {"type": "string", "format": "binary"},
+            "video": {"type": "string", "format": "binary"}}}}}}})
     async def search_post(request: Request, eng=Depends(engine)) -> ApiResult:
+        """Search with a JSON body, or multipart/form-data: a `query` JSON field plus
+        photos (`image`, up to 4), or one `audio` or `video` clip."""
         ctype = request.headers.get("content-type", "")
         if ctype.startswith("multipart/form-data"):
-            form = await request.form()
+            form = await read_form(request, s.max_upload_bytes)
             try:
                 req = SearchRequest.model_validate_json(form.get("query") or "{}")
             except ValidationError as e:
-                raise HTTPException(422, f"query: {e.errors()[0]['msg']}")
-            images, spoken = [], None
-            for up in form.getlist("image"):
-                if hasattr(up, "read"):
-                    images.append(await read_upload(up, "image", s.max_upload_bytes))
-            audio, video = form.get("audio"), form.get("video")
-            if hasattr(audio, "read") or hasattr(video, "read"):
-                try:
-                    from shopsearch.media import queries as media
-                except ImportError:
-                    raise HTTPException(501, "voice and video queries are not available in this installation")
-                kind, up = ("audio", audio) if hasattr(audio, "read") else ("video", video)
-                data = await read_upload(up, kind, s.max_upload_bytes)
-                with tempfile.NamedTemporaryFile(suffix=f".{kind}") as f:
-                    f.write(data)
-                    f.flush()
-                    try:
-                        if kind == "audio":
-                            spoken = media.transcribe(f.name, eng.vocab, req.language)
-                        else:
-                            spoken, frames = media.video_query(f.name, eng.vocab)
-                            images += frames
-                    except ValueError as e:
-                        raise HTTPException(422, f"cannot decode the {kind}: {e}")
-            return run(eng, req, images, spoken)
+                raise HTTPException(422, "query: " + _errors(e))
+            uploads = [u for u in form.getlist("image") if hasattr(u, "read")]
+            if len(uploads) > MAX_IMAGES:
+                raise HTTPException(400, f"at most {MAX_IMAGES} photos in one query")
+            images = [await read_upload(u, "image", s.max_upload_bytes) for u in uploads]
+            for u, data in zip(uploads, images):
+                await run_in_threadpool(check_image, data, u.filename, s.max_image_pixels)
+            clips = [(k, form.get(k)) for k in ("audio", "video") if hasattr(form.get(k), "read")]
+            if len(clips) > 1:
+                raise HTTPException(400, "send one audio or one video clip, not both")
+            clip = None
+            if clips:
+                kind, up = clips[0]
+                clip = (kind, await read_upload(up, kind, s.max_upload_bytes))
+            return await run_in_threadpool(multipart_search, eng, req, images, clip)
+        if ctype and not ctype.startswith("application/json"):
+            raise HTTPException(415, "send application/json or multipart/form-data")
         try:
-            req = SearchRequest.model_validate(await request.json())
-        except json.JSONDecodeError:
-            raise HTTPException(422, "the body is not valid JSON")
+            req = SearchRequest.model_validate_json(await request.body() or b"{}")
         except ValidationError as e:
-            raise HTTPException(422, "; ".join(f"{'.'.join(map(str, x['loc']))}: {x['msg']}" for x in e.errors()))
-        return run(eng, req)
+            raise HTTPException(422, _errors(e))
+        return await run_in_threadpool(run, eng, req)
 
     def _pos(eng, product_id: str) -> int:
         pos = eng.index.position(product_id)
@@ -232,12 +300,21 @@ def create_app(index: str | Path, settings: Settings | None = None) -> FastAPI:
         with slots:
             return _result(eng.similar(product_id, page_size=min(max(page_size, 1), 200), page=max(page, 1)))
 
-    @app.get("/images/{product_id}")
-    def image(product_id: str, eng=Depends(engine)):
+    @app.get("/images/{product_id}", responses={200: {"content": {"image/jpeg": {}}}, 304: {}, 404: {}})
+    def image(product_id: str, request: Request, eng=Depends(engine)) -> Response:
+        """The product's photo; cached for a day, then revalidated by ETag (304)."""
         p = eng.index.product(_pos(eng, product_id))
-        if not p.image or not Path(p.image).is_file():
+        path = Path(p.image) if p.image else None
+        if path is None or not path.is_file():
             raise HTTPException(404, f"product {product_id!r} has no photo")
-        return FileResponse(p.image, headers={"Cache-Control": "public, max-age=86400"})
+        st = path.stat()
+        etag = f'"{st.st_mtime_ns:x}-{st.st_size:x}"'
+        headers = {"Cache-Control": "public, max-age=86400", "ETag": etag}
+        if etag in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:
+            return Response(status_code=304, headers=headers)
+        with path.open("rb") as f:  # the type by the bytes, not the file name
+            mime = sniff(f.read(16), "image") or "application/octet-stream"
+        return FileResponse(path, media_type=mime, headers=headers)
 
     @app.get("/suggest")
     def suggest(q: str = "", limit: int = 8, eng=Depends(engine)) -> dict:
@@ -267,6 +344,19 @@ def create_app(index: str | Path, settings: Settings | None = None) -> FastAPI:
         _pos(eng, product_id)
         return {"deleted": delete_products(eng.index, [product_id])}
 
+    def openapi() -> dict[str, Any]:
+        """FastAPI's schema plus SearchRequest, which POST /search parses by hand
+        (it takes JSON or multipart) and so FastAPI cannot see."""
+        if app.openapi_schema is None:
+            spec = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+            req = SearchRequest.model_json_schema(ref_template="#/components/schemas/{model}")
+            schemas = spec.setdefault("components", {}).setdefault("schemas", {})
+            schemas.update(req.pop("$defs", {}))
+            schemas["SearchRequest"] = req
+            app.openapi_schema = spec
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app
 
 

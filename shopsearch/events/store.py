@@ -6,14 +6,17 @@ from them); retention purges old events."""
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import Float, Integer, String, create_engine, delete, select
+from sqlalchemy import Float, Integer, String, create_engine, delete, event, func, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 EVENT_TYPES = ("view", "click", "add_to_cart", "purchase")
+POPULARITY_TTL_S = 5.0  # popularity is read on every search that uses it; recount at most this often
+log = logging.getLogger(__name__)
 
 
 class _Base(DeclarativeBase):
@@ -46,16 +49,31 @@ class Event:
     id: int | None = None
 
 
+def _sqlite_pragmas(conn, _record) -> None:
+    """WAL: searches reading a session's events never wait on a click being written;
+    synchronous=FULL keeps every committed event on disk."""
+    cur = conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=FULL")
+    cur.close()
+
+
 class EventStore:
     def __init__(self, url: str) -> None:
         self.url = url
-        self.engine = create_engine(url, future=True)
+        sqlite = url.startswith("sqlite")
+        # SQLite: writers from several request threads wait for each other instead of failing
+        self.engine = create_engine(url, connect_args={"timeout": 30} if sqlite else {})
+        if sqlite:
+            event.listen(self.engine, "connect", _sqlite_pragmas)
         _Base.metadata.create_all(self.engine)
+        self._pop: tuple[float, dict[str, float]] | None = None
 
     @classmethod
     def for_index(cls, location: str | Path, url: str | None = None) -> "EventStore":
         """The store that goes with an index: `url` if given, else SQLite beside it."""
         if url:
+            log.info("events in %s", url.split("@")[-1])  # no credentials in the log
             return cls(url)
         loc = str(location)
         if loc.startswith(("http://", "https://")):
@@ -72,7 +90,9 @@ class EventStore:
                        product_id=e.product_id, query_id=e.query_id, query_text=e.query_text, position=e.position)
             s.add(row)
             s.flush()
-            return int(row.id)
+            rid = int(row.id)
+        self._pop = None
+        return rid
 
     @staticmethod
     def _ev(r: _Row) -> Event:
@@ -93,27 +113,36 @@ class EventStore:
 
     def popularity(self) -> dict[str, float]:
         """product id -> weighted engagement count (for score modifiers)."""
+        cached = self._pop
+        if cached is not None and time.monotonic() - cached[0] < POPULARITY_TTL_S:
+            return cached[1]
         w = {"view": 0.2, "click": 1.0, "add_to_cart": 3.0, "purchase": 5.0}
         out: dict[str, float] = {}
         with Session(self.engine) as s:
-            for pid, typ in s.execute(select(_Row.product_id, _Row.type)):
-                if pid:
-                    out[pid] = out.get(pid, 0.0) + w.get(typ, 0.0)
+            q = select(_Row.product_id, _Row.type, func.count()).where(_Row.product_id.is_not(None), _Row.product_id != "")
+            for pid, typ, n in s.execute(q.group_by(_Row.product_id, _Row.type)):
+                out[pid] = out.get(pid, 0.0) + w.get(typ, 0.0) * n
+        self._pop = (time.monotonic(), out)
         return out
 
-    def delete_session(self, session_id: str) -> int:
+    def _delete(self, where) -> int:
         with Session(self.engine) as s, s.begin():
-            return s.execute(delete(_Row).where(_Row.session_id == session_id)).rowcount
+            n = s.execute(delete(_Row).where(where)).rowcount
+        self._pop = None
+        return int(n)
+
+    def delete_session(self, session_id: str) -> int:
+        """Erase a session's events (its profile goes with them)."""
+        return self._delete(_Row.session_id == session_id)
 
     def delete_user(self, user_id: str) -> int:
-        with Session(self.engine) as s, s.begin():
-            return s.execute(delete(_Row).where(_Row.user_id == user_id)).rowcount
+        """Erase everything recorded under a user id, across sessions."""
+        return self._delete(_Row.user_id == user_id)
 
     def purge_older_than(self, days: float) -> int:
-        cutoff = time.time() - days * 86400
-        with Session(self.engine) as s, s.begin():
-            return s.execute(delete(_Row).where(_Row.ts < cutoff)).rowcount
+        """Retention: drop events older than `days`."""
+        return self._delete(_Row.ts < time.time() - days * 86400)
 
     def count(self) -> int:
         with Session(self.engine) as s:
-            return len(s.scalars(select(_Row.id)).all())
+            return int(s.scalar(select(func.count()).select_from(_Row)) or 0)
