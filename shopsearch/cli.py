@@ -66,6 +66,7 @@ def ingest(
     model: Optional[Path] = typer.Option(None, "--model", help="Image model folder (default: the shipped fashion model)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     workers: int = typer.Option(0, "--workers", help="Embed in N worker processes (0: in this process)."),
+    errors: Optional[Path] = typer.Option(None, "--errors", help="Write every bad row (row, id, reason) to this JSONL file."),
 ) -> None:
     """Add or update a catalogue's products in an index (resumable), or delete some."""
     from shopsearch.catalog.ingest import IngestAborted, delete as delete_ids, ingest as run_ingest
@@ -91,6 +92,11 @@ def ingest(
         _fail(str(e), 1)
     except (CatalogueError, ValueError, FileNotFoundError) as e:
         _fail(str(e))
+    if errors is not None:
+        with errors.open("w", encoding="utf-8") as f:
+            for err in sorted(report.errors, key=lambda e: e.row):
+                f.write(json.dumps({"row": err.row, "message": err.message}, ensure_ascii=False) + "\n")
+        typer.echo(f"{len(report.errors)} bad rows written to {errors}", err=True)
     for err in report.errors[:50]:
         typer.echo(f"skipped {err}", err=True)
     if len(report.errors) > 50:

@@ -6,6 +6,7 @@ anything else is mapped with `--map field=column` or a JSON mapping file."""
 from __future__ import annotations
 
 import csv
+import html
 import json
 import re
 import sys
@@ -95,53 +96,116 @@ def parse_mapping(spec: str | None) -> dict[str, str]:
     return out
 
 
+def _encoding(path: Path) -> str:
+    """UTF-8 unless the file starts with a UTF-16 byte-order mark (Excel's "Unicode text")."""
+    with path.open("rb") as f:
+        head = f.read(4)
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "utf-16"
+    return "utf-8-sig"
+
+
+def _undecodable(row: dict) -> str | None:
+    """The first column whose bytes were not valid text (read with surrogateescape)."""
+    for k, v in row.items():
+        for x in (k, v):
+            if isinstance(x, str) and _SURROGATE.search(x):
+                return str(k).encode("utf-8", "replace").decode()
+    return None
+
+
+_SURROGATE = re.compile("[\udc80-\udcff]")
+
+
 def read_rows(path: Path) -> tuple[list[str], Iterator[tuple[int, dict]]]:
-    """(columns, iterator of (row number, raw row)). Row numbers count data rows from 1."""
+    """(columns, iterator of (row number, raw row)). Row numbers count data rows from 1.
+
+    A row the file format itself makes unreadable (bytes that are not UTF-8, a NUL,
+    more or fewer fields than the header, a line that is not a JSON object) comes
+    back as `{"__error__": reason}`: the caller reports it and goes on."""
     path = Path(path)
     if not path.exists():
         raise CatalogueError(f"catalogue {path} does not exist")
+    if not path.is_file():
+        raise CatalogueError(f"catalogue {path} is not a file")
     suffix = path.suffix.lower()
+    enc = _encoding(path)
     if suffix in (".jsonl", ".ndjson", ".json"):
-        with path.open(encoding="utf-8") as f:
-            first = ""
+        columns: list[str] = []
+        with path.open(encoding=enc, errors="surrogateescape") as f:
             for line in f:
                 if line.strip():
-                    first = line
+                    try:
+                        first = json.loads(line)
+                    except json.JSONDecodeError as e:
+                        raise CatalogueError(f"{path}: first line is not JSON: {e}") from None
+                    if isinstance(first, dict):
+                        columns = list(first.keys())
                     break
-        try:
-            columns = list(json.loads(first).keys()) if first else []
-        except json.JSONDecodeError as e:
-            raise CatalogueError(f"{path}: first line is not JSON: {e}") from None
 
         def gen() -> Iterator[tuple[int, dict]]:
-            with path.open(encoding="utf-8") as f:
+            with path.open(encoding=enc, errors="surrogateescape") as f:
                 n = 0
                 for line in f:
                     if not line.strip():
                         continue
                     n += 1
+                    if _SURROGATE.search(line):
+                        yield n, {"__error__": "the line is not valid UTF-8 text (save the file as UTF-8)"}
+                        continue
                     try:
                         obj = json.loads(line)
-                    except json.JSONDecodeError as e:
-                        yield n, {"__error__": f"not valid JSON ({e.msg})"}
+                    except (json.JSONDecodeError, RecursionError) as e:
+                        yield n, {"__error__": f"not valid JSON ({getattr(e, 'msg', e)})"}
                         continue
                     if not isinstance(obj, dict):
                         yield n, {"__error__": "not a JSON object"}
                         continue
-                    yield n, {k: ("" if v is None else v) for k, v in obj.items()}
+                    yield n, {str(k): ("" if v is None else v) for k, v in obj.items()}
 
         return columns, gen()
     if suffix in (".csv", ".tsv"):
         delim = "\t" if suffix == ".tsv" else ","
-        with path.open(encoding="utf-8-sig", newline="") as f:
-            header = next(csv.reader(f, delimiter=delim), None)
+        try:
+            with path.open(encoding=enc, errors="surrogateescape", newline="") as f:
+                header = next(csv.reader(f, delimiter=delim), None)
+        except csv.Error as e:
+            raise CatalogueError(f"{path}: cannot read the header row: {e}") from None
         if not header:
             raise CatalogueError(f"{path}: empty file, no header row")
+        if any(_SURROGATE.search(h) for h in header):
+            raise CatalogueError(f"{path}: the header row is not valid UTF-8 text (save the file as UTF-8)")
+        header = [h.strip() for h in header]
 
         def gen() -> Iterator[tuple[int, dict]]:
-            with path.open(encoding="utf-8-sig", newline="") as f:
-                for n, row in enumerate(csv.DictReader(f, delimiter=delim), start=1):
-                    yield n, {k: (v if v is not None else "") for k, v in row.items() if k is not None}
+            with path.open(encoding=enc, errors="surrogateescape", newline="") as f:
+                reader = csv.reader(f, delimiter=delim)
+                next(reader, None)
+                n = 0
+                while True:
+                    try:
+                        fields = next(reader)
+                    except StopIteration:
+                        return
+                    except csv.Error as e:  # a NUL byte, an unterminated quote at the end
+                        n += 1
+                        yield n, {"__error__": f"unreadable CSV line ({e})"}
+                        continue
+                    if not fields:
+                        continue
+                    n += 1
+                    if len(fields) != len(header):
+                        yield n, {"__error__": f"the row has {len(fields)} fields, the header has {len(header)} "
+                                               "(a stray comma or quote, or a truncated line?)"}
+                        continue
+                    if any("\x00" in x for x in fields):
+                        yield n, {"__error__": "the line holds a NUL byte (a binary file, or a broken export?)"}
+                        continue
+                    row = dict(zip(header, fields))
+                    if (col := _undecodable(row)) is not None:
+                        yield n, {"__error__": f"column {col!r} is not valid UTF-8 text (save the file as UTF-8)"}
+                        continue
+                    yield n, row
 
         return header, gen()
     raise CatalogueError(f"{path}: unsupported catalogue format {suffix!r} (use .csv, .tsv or .jsonl)")
@@ -167,38 +231,80 @@ def _text(v) -> str:
     return str(v).strip()
 
 
+MAX_TITLE_CHARS = 1_000
+MAX_FIELD_CHARS = 100_000  # a description; anything longer is a broken export, not a product
+_TAG = re.compile(r"<(?:[a-zA-Z/!?][^<>]{0,2000})>")
+_CTRL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u2028\u2029\ufeff]")
+_SPACE = re.compile(r"[ \t\r\f\v]+")
+
+
+def clean_text(v, one_line: bool = False) -> str:
+    """The words a shopper reads: markup tags and control characters out, entities
+    decoded (`&amp;` -> `&`), runs of spaces collapsed. Emoji and every script stay."""
+    t = html.unescape(_TAG.sub(" ", _text(v)))
+    t = _CTRL.sub("", t)
+    if one_line:
+        t = " ".join(t.split())
+    else:
+        t = "\n".join(_SPACE.sub(" ", line).strip() for line in t.splitlines()).strip()
+    return t
+
+
+def photo_path(value: str, images_dir: Path) -> Path:
+    """A catalogue's photo path on disk: relative paths resolve inside `images_dir`
+    and may not climb out of it (`../../etc/passwd`); absolute paths are the
+    operator's own and are kept."""
+    p = Path(value)
+    if p.is_absolute():
+        return p
+    root = images_dir.resolve()
+    full = (images_dir / p).resolve()
+    if not full.is_relative_to(root):
+        raise ValueError(f"image path {value!r} points outside the images folder {images_dir}")
+    return images_dir / p
+
+
 def row_to_product(row: dict, cmap: ColumnMap, images_dir: Path) -> tuple[Product, list[str]]:
     """Map one raw row; returns the product and all its photo paths (best first).
 
     Raises ValueError with a human message for a bad row."""
     f = cmap.fields
-    pid = _text(row.get(f["id"], ""))
-    title = _text(row.get(f["title"], ""))
+    pid = clean_text(row.get(f["id"], ""), one_line=True)
+    title = clean_text(row.get(f["title"], ""), one_line=True)
     if not pid:
         raise ValueError("missing id")
+    if len(pid) > 200 or "/" in pid or "\\" in pid:
+        raise ValueError(f"id {pid[:40]!r}: ids are at most 200 characters, without slashes")
     if not title:
         raise ValueError(f"product {pid}: missing title")
-    desc_parts = [_text(row.get(f["description"], ""))] if "description" in f else []
-    desc_parts += [_text(row.get(c, "")) for c in cmap.description_extra]
-    ptype = _text(row.get(f["type"], "")) if "type" in f else ""
+    if len(title) > MAX_TITLE_CHARS:
+        raise ValueError(f"product {pid}: the title is {len(title):,} characters, more than {MAX_TITLE_CHARS:,}")
+    desc_parts = [clean_text(row.get(f["description"], ""))] if "description" in f else []
+    desc_parts += [clean_text(row.get(c, "")) for c in cmap.description_extra]
+    if sum(map(len, desc_parts)) > MAX_FIELD_CHARS:
+        raise ValueError(f"product {pid}: the description is more than {MAX_FIELD_CHARS:,} characters")
+    for name in ("type", "colour", "gender", "brand"):
+        if name in f and len(_text(row.get(f[name], ""))) > MAX_TITLE_CHARS:
+            raise ValueError(f"product {pid}: the {name} is more than {MAX_TITLE_CHARS:,} characters")
+    ptype = clean_text(row.get(f["type"], ""), one_line=True) if "type" in f else ""
     if ">" in ptype:  # hierarchical category: the leaf is the type
         ptype = ptype.split(">")[-1].strip()
     price = parse_price(row.get(f["price"])) if "price" in f else None
-    if price is not None and (price < 0 or price > 1e9):
+    if price is not None and not (0 <= price <= 1e9):  # NaN fails this too
         raise ValueError(f"product {pid}: absurd price {price}")
     photos: list[str] = []
     for col in cmap.images:
         v = _text(row.get(col, ""))
         if not v or v.lower().startswith(("http://", "https://", "data:")):
             continue  # URLs are never fetched
-        p = Path(v)
-        photos.append(str(p if p.is_absolute() else (images_dir / p)))
-    attrs = {c: _text(row[c]) for c in cmap.extra if c in row and _text(row[c]) and not c.startswith("__")}
+        photos.append(str(photo_path(v, images_dir)))
+    attrs = {c: clean_text(row[c], one_line=True)[:MAX_TITLE_CHARS] for c in cmap.extra
+             if c in row and _text(row[c]) and not c.startswith("__")}
     product = Product(
         id=pid, title=title, description="\n".join(p for p in desc_parts if p), type=ptype,
-        colour=_text(row.get(f["colour"], "")) if "colour" in f else "",
-        gender=_text(row.get(f["gender"], "")) if "gender" in f else "",
-        brand=_text(row.get(f["brand"], "")) if "brand" in f else "",
+        colour=clean_text(row.get(f["colour"], ""), one_line=True) if "colour" in f else "",
+        gender=clean_text(row.get(f["gender"], ""), one_line=True) if "gender" in f else "",
+        brand=clean_text(row.get(f["brand"], ""), one_line=True) if "brand" in f else "",
         price=price, image=photos[0] if photos else None, attrs=attrs,
     )
     return product, photos

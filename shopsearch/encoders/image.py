@@ -63,6 +63,11 @@ def open_image(src: ImageLike, size: tuple[int, int]) -> Image.Image:
     if getattr(img, "format", None) == "JPEG":
         img.draft("RGB", (size[0] * 2, size[1] * 2))
     img = ImageOps.exif_transpose(img) if hasattr(img, "getexif") else img
+    if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):  # 16-bit or float: rescale, not clip at 255
+        arr = np.asarray(img, dtype=np.float32)
+        top = float(arr.max()) if arr.size else 0.0
+        arr = arr * (255.0 / top) if top > 255 else arr
+        img = Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8), "L")
     if img.mode != "RGB":
         if img.mode in ("RGBA", "LA", "P"):
             img = img.convert("RGBA")
