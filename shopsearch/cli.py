@@ -297,6 +297,7 @@ def serve(
     path = _index_path(index)
     if not path.startswith(("http://", "https://")) and not (Path(path) / "records.sqlite").exists():
         _fail(f"No index at {path}: run `shopsearch ingest CATALOGUE --index {path}` first")
+    _engine(path).encoder  # refuse a mismatched index here, before the server starts
     run_server(path, host or s.host, port or s.port, s)
 
 
@@ -374,5 +375,17 @@ def stats(index: Optional[str] = IndexOpt, as_json: bool = typer.Option(False, "
             typer.echo(f"{k_}: {v}")
 
 
+def main() -> None:
+    """The `shopsearch` command: an index that does not match this version or model
+    is a one-line error that says what to run, not a traceback."""
+    from shopsearch.index.base import IndexMismatch
+
+    try:
+        app()
+    except IndexMismatch as e:
+        typer.secho(f"error: {e}", fg=typer.colors.RED, err=True)
+        raise SystemExit(2)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    app()
+    main()

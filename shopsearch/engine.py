@@ -16,7 +16,7 @@ from typing import Sequence
 import numpy as np
 
 from shopsearch.encoders.base import ImageLike, l2n
-from shopsearch.index.base import Candidates, Index, open_index
+from shopsearch.index.base import Candidates, Index, IndexMismatch, open_index
 from shopsearch.index.lexical import tokenize
 from shopsearch.ranking.fusion import fuse
 from shopsearch.schema import FACET_FIELDS, Hit, Query, SearchResult
@@ -45,13 +45,21 @@ class Engine:
         if self._encoder is None:
             from shopsearch.encoders.base import load_encoder
 
-            # Queries must be embedded by the model the index was built with.
+            # Queries must be embedded by the model the index was built with: vectors
+            # from two models live in different spaces and would rank at random.
             built_with = self.index.get_meta("image_model")
             model = Path(built_with) if built_with and Path(built_with).exists() else None
-            self._encoder = load_encoder(self.settings, image_model=model)
-            if self.index.get_meta("encoder") not in (None, self._encoder.id):
-                log.warning("index %s was built with %s but queries use %s: re-ingest to match",
-                            self.index.location, self.index.get_meta("encoder"), self._encoder.id)
+            encoder = load_encoder(self.settings, image_model=model)
+            want = self.index.get_meta("encoder")
+            if want not in (None, encoder.id):
+                where = (f"the model folder it was built with, {built_with}, is gone" if built_with and model is None
+                         else f"the model at {model or self.settings.image_model} has changed since")
+                raise IndexMismatch(
+                    f"index {self.index.location} was built with the encoder {want}, but this process would embed "
+                    f"queries with {encoder.id} ({where}); the results would be wrong. Point --model or "
+                    f"SHOPSEARCH_IMAGE_MODEL at the model it was built with, or rebuild the index with this one: "
+                    f"shopsearch ingest CATALOGUE --images DIR --index {self.index.location} --model MODEL")
+            self._encoder = encoder
         return self._encoder
 
     @property

@@ -12,7 +12,27 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from shopsearch.schema import Filters, Product
+from shopsearch.schema import SCHEMA_VERSION, Filters, Product
+
+
+class IndexMismatch(RuntimeError):
+    """The index was written by another schema version or model than this process
+    would read or query it with: refuse, and say what to run, rather than answer
+    with vectors from two different spaces."""
+
+
+def check_schema(index: "Index") -> None:
+    """Stamp a new index with our schema version; refuse one stamped with another."""
+    found = index.get_meta("schema_version")
+    if found is None:
+        index.set_meta("schema_version", SCHEMA_VERSION)
+        return
+    if found != SCHEMA_VERSION:
+        newer = isinstance(found, int) and found > SCHEMA_VERSION
+        raise IndexMismatch(
+            f"index {index.location} has schema version {found}; this Shopsearch reads version {SCHEMA_VERSION}. "
+            + ("Upgrade Shopsearch (pip install -U shopsearch) to open it, or rebuild it"
+               if newer else "Rebuild it") + f": shopsearch ingest CATALOGUE --images DIR --index NEW_FOLDER")
 
 
 @dataclass

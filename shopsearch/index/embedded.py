@@ -23,9 +23,10 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from shopsearch.index.base import Candidates, Index, Record, VectorField, filter_mask
+from shopsearch.index.base import (Candidates, Index, IndexMismatch, Record, VectorField, check_schema,
+                                   filter_mask)
 from shopsearch.index.lexical import tokenize
-from shopsearch.schema import SCHEMA_VERSION, Filters, Product
+from shopsearch.schema import Filters, Product
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +78,24 @@ class EmbeddedIndex(Index):
             raise FileNotFoundError(f"No index at {self.path}: run `shopsearch ingest CATALOGUE --index {self.path}` first")
         self.path.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
+        existed = db.exists() and db.stat().st_size > 0
         self.db = sqlite3.connect(str(db), check_same_thread=False, isolation_level=None)
+        try:
+            self._open_schema(existed)
+        except sqlite3.DatabaseError as e:  # not SQLite at all, or another program's tables
+            self.db.close()
+            raise IndexMismatch(f"{db} is not a Shopsearch index ({e}): point --index at an index folder, "
+                                f"or build one with `shopsearch ingest CATALOGUE --index NEW_FOLDER`") from None
+        check_schema(self)
+        self._snap: Snapshot | None = None
+        self._seen_version: tuple[int, int] | None = None
+        self._checked = 0.0
+
+    def _open_schema(self, existed: bool) -> None:
+        if existed:  # never add our tables to somebody else's database
+            tables = {r[0] for r in self.db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            if not {"products", "meta"} <= tables:
+                raise sqlite3.DatabaseError(f"it has no products and meta tables (tables: {sorted(tables) or 'none'})")
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
         self.db.executescript(
@@ -96,11 +114,9 @@ class EmbeddedIndex(Index):
             CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
             """
         )
-        if self.get_meta("schema_version") is None:
-            self.set_meta("schema_version", SCHEMA_VERSION)
-        self._snap: Snapshot | None = None
-        self._seen_version: tuple[int, int] | None = None
-        self._checked = 0.0
+        cols = {r[1] for r in self.db.execute("PRAGMA table_info(products)")}
+        if not {"id", "doc", "hash", "tokens", "text_vec"} <= cols:
+            raise sqlite3.DatabaseError(f"its products table has columns {sorted(cols)}")
 
     # -- meta --------------------------------------------------------------
     def get_meta(self, key: str, default=None):

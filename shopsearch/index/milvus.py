@@ -24,9 +24,9 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from shopsearch.index.base import Candidates, Index, Record, VectorField, filter_mask
+from shopsearch.index.base import Candidates, Index, Record, VectorField, check_schema, filter_mask
 from shopsearch.index.lexical import tokenize
-from shopsearch.schema import SCHEMA_VERSION, Filters, Product
+from shopsearch.schema import Filters, Product
 
 log = logging.getLogger(__name__)
 SCALARS = ("type", "colour", "gender", "brand")
@@ -93,8 +93,7 @@ class MilvusIndex(Index):
                 raise FileNotFoundError(f"No index {self.name!r} at {base}: run `shopsearch ingest CATALOGUE --index {uri}` first")
             self._create_meta()
         self.client.load_collection(self.meta_name)
-        if self.get_meta("schema_version") is None:
-            self.set_meta("schema_version", SCHEMA_VERSION)
+        check_schema(self)
 
     # -- collections -------------------------------------------------------------
     def _create_meta(self) -> None:
