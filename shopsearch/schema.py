@@ -19,7 +19,9 @@ FACET_FIELDS = ("type", "colour", "gender", "brand")
 class Product(BaseModel):
     """One catalogue item in the engine's schema."""
 
-    id: str
+    # An id names the product in URLs (/products/{id}) and files: no slashes, no
+    # control characters, not absurdly long.
+    id: str = Field(min_length=1, max_length=200, pattern=r"^[^/\\\x00-\x1f\x7f]+$")
     title: str
     description: str = ""
     type: str = ""

@@ -88,6 +88,11 @@ class Settings(BaseSettings):
     events_url: str | None = None  # SQLAlchemy URL; default: SQLite in the index folder
     event_retention_days: float = 90.0
     max_upload_bytes: int = 25_000_000
+    max_clip_seconds: float = 60.0  # longer audio or video queries are refused (only the start is used anyway)
+    decode_timeout_s: float = 10.0  # an uploaded photo that takes longer to decode is refused
+    # Photos named by the admin API must lie under this folder; unset, it takes none
+    # (a path there is a file read on the server, so it is never open-ended).
+    images_root: str | None = None
     search_concurrency: int = 2  # searches run at once (the cores); the rest queue
 
 

@@ -20,10 +20,10 @@ TOKEN = "test-admin-token"
 
 
 @pytest.fixture(scope="module")
-def api(tmp_path_factory, small_index, tiny_model):
+def api(tmp_path_factory, small_index, tiny_model, data_dir):
     idx = tmp_path_factory.mktemp("api") / "idx"
     shutil.copytree(small_index, idx)
-    env = {"SHOPSEARCH_IMAGE_MODEL": str(tiny_model), "SHOPSEARCH_ADMIN_TOKEN": TOKEN,
+    env = {"SHOPSEARCH_IMAGE_MODEL": str(tiny_model), "SHOPSEARCH_ADMIN_TOKEN": TOKEN, "SHOPSEARCH_IMAGES_ROOT": str(data_dir),
            "SHOPSEARCH_MAX_UPLOAD_BYTES": "1500000"}
     with running_server(idx, env) as base:
         with httpx.Client(base_url=base, timeout=60) as c:

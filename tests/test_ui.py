@@ -219,3 +219,29 @@ def test_api_docs_render_offline(page, site):
     assert "Shopsearch" in page.inner_text(".swagger-ui .info .title")
     page.wait_for_selector(".opblock-summary-path[data-path='/search']")
     page.screenshot(path=str(SHOTS / "docs.png"), full_page=False)
+
+
+def test_hostile_text_is_shown_never_run(browser, tmp_path, small_index, tiny_model):
+    """Markup in a product's fields (the admin API stores what it is given) and in
+    the shared-link query renders as text; no script of it runs."""
+    import httpx
+
+    idx = tmp_path / "idx"
+    shutil.copytree(small_index, idx)
+    evil = '<img src=x onerror="window.__xss=1">Zebra <b>Poncho</b><script>window.__xss=2</script>'
+    env = {"SHOPSEARCH_IMAGE_MODEL": str(tiny_model), "SHOPSEARCH_ADMIN_TOKEN": "t0ken"}
+    with running_server(idx, env) as base:
+        r = httpx.post(f"{base}/admin/products", headers={"Authorization": "Bearer t0ken"}, timeout=60,
+                       json=[{"id": "evil-1", "title": evil, "type": "<i>Ponchos</i>", "colour": '"><svg onload=window.__xss=3>',
+                              "attrs": {"material": "<iframe src=javascript:window.__xss=4>"}}])
+        assert r.json()["upserted"] == 1, r.text
+        ctx = browser.new_context()
+        pg = ctx.new_page()
+        pg.goto(base + "/?q=" + "%22%3E%3Cscript%3Ewindow.__xss%3D5%3C%2Fscript%3Ezebra+poncho")
+        pg.wait_for_selector("#results .card")
+        assert "Zebra <b>Poncho</b>" in pg.inner_text("#results")  # shown as the characters it is
+        pg.locator("#results .card .open").first.click()
+        pg.wait_for_timeout(500)
+        assert pg.evaluate("window.__xss") is None
+        assert pg.locator("#results script, #results iframe, #results svg[onload], img[onerror]").count() == 0
+        ctx.close()

@@ -3,6 +3,7 @@ at start-up; request handlers only search."""
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import html
 import logging
@@ -15,6 +16,7 @@ from string import Template
 from typing import Any, Literal
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Request
+from fastapi import Query as QueryParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
@@ -155,10 +157,17 @@ def create_app(index: str | Path, settings: Settings | None = None) -> FastAPI:
     # Searches are CPU-bound: running more at once than there are cores only thrashes.
     slots = threading.BoundedSemaphore(max(1, s.search_concurrency))
 
-    @app.exception_handler(Exception)
-    async def _crash(request: Request, exc: Exception):  # never a stack trace in a response
-        log.exception("error on %s", request.url.path)
-        return JSONResponse({"detail": "internal error; see the server log"}, status_code=500)
+    @app.middleware("http")
+    async def _crash(request: Request, call_next):
+        """Never a stack trace, a path or a secret in a response: a 500 names an error
+        id that the server log explains. (Caught here rather than by an exception
+        handler, which re-raises and makes uvicorn drop the connection.)"""
+        try:
+            return await call_next(request)
+        except Exception:
+            err = uuid.uuid4().hex[:12]
+            log.exception("error %s on %s %s", err, request.method, request.url.path)
+            return JSONResponse({"detail": f"internal error {err}; see the server log"}, status_code=500)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError):
@@ -226,9 +235,17 @@ def create_app(index: str | Path, settings: Settings | None = None) -> FastAPI:
         except ImportError:
             raise HTTPException(501, "voice and video queries are not available in this installation "
                                      "(shopsearch.media.queries is missing)")
+        from shopsearch.media.audio import clip_seconds
+
         with tempfile.NamedTemporaryFile(suffix=f".{kind}") as f:
             f.write(data)
             f.flush()
+            try:
+                secs = clip_seconds(f.name)
+            except ValueError as e:
+                raise HTTPException(422, f"cannot decode the {kind}: {e}")
+            if secs > s.max_clip_seconds:
+                raise HTTPException(413, f"the {kind} clip is {secs:.0f} s long; the limit is {s.max_clip_seconds:.0f} s")
             try:
                 if kind == "audio":
                     return media.transcribe(f.name, eng.vocab, req.language), []
@@ -264,7 +281,12 @@ def create_app(index: str | Path, settings: Settings | None = None) -> FastAPI:
                 raise HTTPException(400, f"at most {MAX_IMAGES} photos in one query")
             images = [await read_upload(u, "image", s.max_upload_bytes) for u in uploads]
             for u, data in zip(uploads, images):
-                await run_in_threadpool(check_image, data, u.filename, s.max_image_pixels)
+                try:  # the thread may finish later, but the request does not wait for it
+                    await asyncio.wait_for(run_in_threadpool(check_image, data, u.filename, s.max_image_pixels),
+                                           timeout=s.decode_timeout_s)
+                except asyncio.TimeoutError:
+                    raise HTTPException(422, f"the image {u.filename!r} took longer than {s.decode_timeout_s:g} s "
+                                             "to decode")
             clips = [(k, form.get(k)) for k in ("audio", "video") if hasattr(form.get(k), "read")]
             if len(clips) > 1:
                 raise HTTPException(400, "send one audio or one video clip, not both")
@@ -313,11 +335,14 @@ def create_app(index: str | Path, settings: Settings | None = None) -> FastAPI:
         if etag in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:
             return Response(status_code=304, headers=headers)
         with path.open("rb") as f:  # the type by the bytes, not the file name
-            mime = sniff(f.read(16), "image") or "application/octet-stream"
+            mime = sniff(f.read(16), "image")
+        if not mime:  # whatever the record says, only photos leave this endpoint
+            log.warning("product %s: %s is not an image file; not served", product_id, path)
+            raise HTTPException(404, f"product {product_id!r} has no photo")
         return FileResponse(path, media_type=mime, headers=headers)
 
     @app.get("/suggest")
-    def suggest(q: str = "", limit: int = 8, eng=Depends(engine)) -> dict:
+    def suggest(q: str = QueryParam("", max_length=200), limit: int = 8, eng=Depends(engine)) -> dict:
         return {"q": q, "suggestions": eng.vocab.suggest(q, limit=min(max(limit, 1), 20)) if q.strip() else []}
 
     @app.post("/events", status_code=201)
@@ -336,8 +361,32 @@ def create_app(index: str | Path, settings: Settings | None = None) -> FastAPI:
 
     @app.post("/admin/products", dependencies=[Depends(admin)])
     def admin_upsert(products: list[Product], eng=Depends(engine)) -> dict:
-        errors = upsert_products(eng.index, eng.encoder, products, s)
-        return {"upserted": len(products) - len(errors), "errors": [str(e) for e in errors]}
+        """Add or update products; a photo is a path under SHOPSEARCH_IMAGES_ROOT
+        (relative paths resolve there; URLs are never fetched)."""
+        if len(products) > 1000:
+            raise HTTPException(413, "at most 1000 products in one request")
+        errors: list[tuple[int, str]] = []
+        ok: list[tuple[int, Product]] = []
+        for n, p in enumerate(products, 1):
+            try:
+                ok.append((n, p.model_copy(update={"image": admin_photo(p.image)}) if p.image else p))
+            except ValueError as e:
+                errors.append((n, f"product {p.id}: {e}"))
+        if ok:
+            for e in upsert_products(eng.index, eng.encoder, [p for _, p in ok], s):
+                errors.append((ok[e.row - 1][0], e.message))
+        return {"upserted": len(products) - len(errors), "errors": [f"row {n}: {m}" for n, m in sorted(errors)]}
+
+    def admin_photo(value: str) -> str:
+        if value.lower().startswith(("http://", "https://", "ftp://", "file:", "data:", "//")):
+            raise ValueError("photo URLs are not fetched: copy the file under SHOPSEARCH_IMAGES_ROOT and give its path")
+        if not s.images_root:
+            raise ValueError("photos through the admin API need SHOPSEARCH_IMAGES_ROOT (the folder they may come from)")
+        root = Path(s.images_root).resolve()
+        full = (root / value).resolve()  # an absolute value replaces root, then must still lie under it
+        if not full.is_relative_to(root):
+            raise ValueError(f"photo path {value!r} is outside SHOPSEARCH_IMAGES_ROOT")
+        return str(full)
 
     @app.delete("/admin/products/{product_id}", dependencies=[Depends(admin)])
     def admin_delete(product_id: str, eng=Depends(engine)) -> dict:

@@ -10,6 +10,21 @@ RATE = 16_000
 MAX_SECONDS = 30.0
 
 
+def clip_seconds(path: str) -> float:
+    """The clip's length as its container states it (0 when it does not say, as
+    browser-recorded webm often does); ValueError if it is not a media file."""
+    try:
+        with av.open(path) as c:
+            if c.duration:
+                return float(c.duration) / 1e6
+            for s in list(c.streams.audio) + list(c.streams.video):
+                if s.duration and s.time_base:
+                    return float(s.duration * s.time_base)
+    except av.error.FFmpegError as e:
+        raise ValueError(f"not a media file: {e}") from None
+    return 0.0
+
+
 def decode_audio(path: str, max_seconds: float = MAX_SECONDS) -> np.ndarray:
     """Samples in [-1, 1]; ValueError if there is no decodable audio."""
     try:
