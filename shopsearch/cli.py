@@ -375,6 +375,21 @@ def stats(index: Optional[str] = IndexOpt, as_json: bool = typer.Option(False, "
             typer.echo(f"{k_}: {v}")
 
 
+@app.command()
+def check(index: Optional[str] = IndexOpt) -> None:
+    """Check an index is whole (after a crash, a full disk, a copy): exit 1 if not."""
+    eng = _engine(index)
+    verify = getattr(eng.index, "verify", None)
+    if verify is None:
+        _fail(f"{type(eng.index).__name__} has no offline check: the server keeps its own consistency")
+    problems = verify()
+    for p in problems:
+        typer.echo(f"problem: {p}", err=True)
+    typer.echo(f"{eng.index.count()} products in {eng.index.location}: " + ("ok" if not problems else f"{len(problems)} problems"))
+    if problems:
+        raise typer.Exit(1)
+
+
 def main() -> None:
     """The `shopsearch` command: an index that does not match this version or model
     is a one-line error that says what to run, not a traceback."""

@@ -91,7 +91,12 @@ class Engine:
 
     def search(self, q: Query, image_vectors: tuple[np.ndarray, np.ndarray] | None = None,
                intent=None) -> SearchResult:
-        """`image_vectors` and `intent` let callers (more like this) pass what they already know."""
+        """`image_vectors` and `intent` let callers (more like this) pass what they already know.
+        The whole search reads one view of the index, even while an ingest writes."""
+        with self.index.pinned():
+            return self._search(q, image_vectors, intent)
+
+    def _search(self, q: Query, image_vectors: tuple[np.ndarray, np.ndarray] | None, intent) -> SearchResult:
         t0 = time.perf_counter()
         s = self.settings
         ix = self.index
@@ -220,6 +225,10 @@ class Engine:
 
     def similar(self, product_id: str, page_size: int = 20, page: int = 1) -> SearchResult:
         """More like this: the product's own photo (visual vector) and caption vector."""
+        with self.index.pinned():
+            return self._similar(product_id, page_size, page)
+
+    def _similar(self, product_id: str, page_size: int, page: int) -> SearchResult:
         pos = self.index.position(product_id)
         if pos is None:
             raise KeyError(product_id)

@@ -6,6 +6,7 @@ Kept small on purpose so a server backend (Milvus) can implement the same calls.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -123,6 +124,11 @@ class Index(ABC):
     @abstractmethod
     def column(self, name: str) -> np.ndarray:
         """A facet/sort column by row position: type, colour, gender, brand (str) or price (float)."""
+
+    def pinned(self):
+        """A context in which this thread reads one consistent view (backends that
+        swap views in the background pin one per search)."""
+        return nullcontext()
 
     def generation(self) -> int:
         """A number that changes with every write (caches key on it)."""

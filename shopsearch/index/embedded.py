@@ -17,9 +17,10 @@ import shutil
 import sqlite3
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -90,6 +91,8 @@ class EmbeddedIndex(Index):
         self._snap: Snapshot | None = None
         self._seen_version: tuple[int, int] | None = None
         self._checked = 0.0
+        self._reloader: threading.Thread | None = None
+        self._tls = threading.local()
 
     def _open_schema(self, existed: bool) -> None:
         if existed:  # never add our tables to somebody else's database
@@ -160,6 +163,27 @@ class EmbeddedIndex(Index):
                 raise
             self._snap = None
 
+    def verify(self) -> list[str]:
+        """What is wrong with the stored index, if anything: SQLite's own integrity
+        check, duplicate ids, vectors of the wrong size, records that do not parse.
+        Empty when the index is whole (used after crashes and by `shopsearch check`)."""
+        problems = [f"sqlite: {r[0]}" for r in self.db.execute("PRAGMA integrity_check") if r[0] != "ok"]
+        dup = self.db.execute("SELECT COUNT(*) - COUNT(DISTINCT id) FROM products").fetchone()[0]
+        if dup:
+            problems.append(f"{dup} duplicate ids")
+        sizes: dict[str, set[int]] = {"text_vec": set(), "image_vec": set(), "visual_vec": set()}
+        for pid, doc, *vecs in self.db.execute("SELECT id, doc, text_vec, image_vec, visual_vec FROM products"):
+            for name, v in zip(sizes, vecs):
+                if v is not None:
+                    sizes[name].add(len(v))
+            try:
+                if Product.model_validate_json(doc).id != pid:
+                    problems.append(f"record {pid}: its document names another id")
+            except ValueError as e:
+                problems.append(f"record {pid}: the document does not parse ({str(e)[:80]})")
+        problems += [f"{name}: vectors of {len(n)} different sizes" for name, n in sizes.items() if len(n) > 1]
+        return problems
+
     def delete(self, ids: Iterable[str]) -> int:
         ids = [str(i) for i in ids]
         with self._lock:
@@ -182,27 +206,72 @@ class EmbeddedIndex(Index):
     def _version(self) -> tuple[int, int]:
         return (self.db.execute("PRAGMA data_version").fetchone()[0], int(self.get_meta("generation", 0) or 0))
 
+    @contextmanager
+    def pinned(self) -> Iterator[Snapshot]:
+        """One view for the length of a search in this thread: positions from BM25
+        and from the vectors must index the same rows, even if a reload lands."""
+        if getattr(self._tls, "snap", None) is not None:  # nested: keep the outer view
+            yield self._tls.snap
+            return
+        self._tls.snap = self.snapshot()
+        try:
+            yield self._tls.snap
+        finally:
+            self._tls.snap = None
+
     def snapshot(self) -> Snapshot:
-        """The in-memory view. Other processes' writes are noticed within
-        `RECHECK_S`; this process's own writes at once."""
+        """The in-memory view. This process's own writes are seen at once. Other
+        processes' writes (an ingest beside a running server) are noticed within
+        `RECHECK_S` and loaded in a background thread while searches go on with
+        the view they have: a reload never stalls a request."""
+        pinned = getattr(self._tls, "snap", None)
+        if pinned is not None:
+            return pinned
         snap = self._snap
         if snap is not None and time.monotonic() - self._checked < RECHECK_S:
             return snap
+        if snap is not None:
+            with self._lock:
+                self._checked = time.monotonic()
+                if self._version() != self._seen_version and self._reloader is None:
+                    self._reloader = threading.Thread(target=self._reload, name="index-reload", daemon=True)
+                    self._reloader.start()
+            return self._snap or snap
         with self._lock:
-            v = self._version()
-            if self._snap is None or v != self._seen_version:
-                self._snap = self._load()
-                self._seen_version = v
+            if self._snap is None:
+                v = self._version()
+                self._snap, self._seen_version = self._load(), v
             self._checked = time.monotonic()
             return self._snap
+
+    def _reload(self) -> None:
+        """Load the newest view off the request path, on its own connection."""
+        try:
+            con = sqlite3.connect(str(self.path / DB_NAME), check_same_thread=False, isolation_level=None)
+            try:
+                con.execute("BEGIN")  # one consistent read of rows and generation
+                v = (con.execute("PRAGMA data_version").fetchone()[0],
+                     int(json.loads((con.execute("SELECT value FROM meta WHERE key='generation'").fetchone()
+                                     or ["0"])[0]) or 0))
+                snap = self._load(con)
+                con.execute("COMMIT")
+            finally:
+                con.close()
+            with self._lock:
+                if self._snap is not None and self._seen_version is not None and v[1] >= self._seen_version[1]:
+                    self._snap, self._seen_version = snap, (self._version()[0], v[1])
+        except Exception:  # the next check tries again; searches keep the view they have
+            log.exception("index %s: background reload failed", self.path)
+        finally:
+            self._reloader = None
 
     def generation(self) -> int:
         """Write generation of the snapshot in use (cheap: no database round trip)."""
         self.snapshot()
         return self._seen_version[1] if self._seen_version else 0
 
-    def _load(self) -> Snapshot:
-        rows = self.db.execute(
+    def _load(self, con: sqlite3.Connection | None = None) -> Snapshot:
+        rows = (con or self.db).execute(
             "SELECT id, doc, tokens, predicted, text_vec, image_vec, visual_vec FROM products ORDER BY rowid"
         ).fetchall()
         ids = [r[0] for r in rows]
@@ -231,16 +300,17 @@ class EmbeddedIndex(Index):
                 snap.columns[k] = np.array([np.nan if v is None else float(v) for v in vals], np.float64)
             else:
                 snap.columns[k] = np.array([(v or "") for v in vals], dtype=object)
-        snap.bm25 = self._bm25([r[2] for r in rows])
+        gen = int(json.loads(((con or self.db).execute("SELECT value FROM meta WHERE key='generation'").fetchone()
+                               or ["0"])[0]) or 0)
+        snap.bm25 = self._bm25([r[2] for r in rows], gen)
         if len(rows) > ANN_THRESHOLD:
             snap.ann = {f: self._hnsw(vectors[f]) for f in FIELDS if vectors[f].shape[1]}
         log.info("index %s loaded: %d products", self.path, len(rows))
         return snap
 
-    def _bm25(self, token_rows: list[str]):
+    def _bm25(self, token_rows: list[str], gen: int):
         import bm25s
 
-        gen = int(self.get_meta("generation", 0) or 0)
         cache = self.path / f"bm25-{gen}"
         if cache.exists():
             try:
