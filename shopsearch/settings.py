@@ -40,6 +40,15 @@ class Settings(BaseSettings):
     max_image_pixels: int = 40_000_000
     min_image_side: int = 16
 
+    # Embedded index: exact numpy search up to ann_threshold products; above it,
+    # FAISS HNSW over 8-bit scalar-quantised vectors (a quarter of the memory),
+    # saved beside the records per write generation, records read on demand.
+    ann_threshold: int = 200_000
+    hnsw_m: int = 32
+    hnsw_ef_construction: int = 80
+    hnsw_ef_search: int = 128
+    ann_rerank: int = 100  # top-k requests up to this size are re-ranked on the exact float32 vectors
+
     # Retrieval and fusion
     candidates: int = 1000
     rrf_k: int = 60

@@ -2,9 +2,13 @@
 
 - Records live in SQLite (WAL, one transaction per batch), the source of truth:
   a crash loses at most the batch in flight, and ingest resumes from the hashes.
-- Vectors are held in memory as float32 matrices and searched exactly with one
-  matrix product (11,882 x 384 is well under a millisecond); FAISS HNSW takes over
-  past `ann_threshold` rows.
+- Up to `ann_threshold` products, vectors are held in memory as float32 matrices
+  and searched exactly with one matrix product (11,882 x 384 is well under a
+  millisecond). Above it ("large mode"), each field is a FAISS HNSW graph over
+  8-bit scalar-quantised vectors (a quarter of float32), built once per write
+  generation and saved beside the records, so opening is a file read; records are
+  read from SQLite on demand and small top-k requests are re-ranked on the exact
+  float32 vectors, so recall does not pay for the quantisation.
 - BM25 is bm25s over jieba-segmented, lightly stemmed tokens; its index is saved
   beside the records per write generation, so opening a served index is quick.
 """
@@ -33,8 +37,8 @@ log = logging.getLogger(__name__)
 
 DB_NAME = "records.sqlite"
 FIELDS: tuple[VectorField, ...] = ("text", "image", "visual")
-ANN_THRESHOLD = 200_000
 RECHECK_S = 1.0
+CHUNK = 50_000  # rows per FAISS add while streaming a large index in
 
 
 def _blob(v: np.ndarray | None) -> bytes | None:
@@ -60,14 +64,65 @@ class Snapshot:
 
     ids: list[str]
     pos_of: dict[str, int]
-    docs: list[str]
-    vectors: dict[str, np.ndarray]
+    rowids: np.ndarray  # SQLite rowid by position: records are read by it in large mode
+    docs: list[str] | None  # record JSON in memory below ann_threshold; None above (read on demand)
+    vectors: dict[str, np.ndarray]  # float32 by position (small mode; empty arrays in large mode)
+    dims: dict[str, int]
     has: dict[str, np.ndarray]
     predicted: list[dict]
     columns: dict[str, np.ndarray] = field(default_factory=dict)
     products: dict[int, Product] = field(default_factory=dict)
     bm25: object | None = None
     ann: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def large(self) -> bool:
+        return self.docs is None
+
+
+class _Interner(dict):
+    """One object per distinct value: a million products share a few hundred types,
+    colours and predicted-attribute dicts."""
+
+    def __call__(self, key, make=lambda k: k):
+        v = self.get(key)
+        if v is None:
+            v = self[key] = make(key)
+        return v
+
+
+class _AnnBuilder:
+    """HNSW-SQ8 graphs filled chunk by chunk as records stream in, so a million
+    products never sit in memory as float32 at once."""
+
+    def __init__(self, settings) -> None:
+        self.s = settings
+        self.indexes: dict[str, object] = {}
+        self.dims: dict[str, int] = {}
+
+    def add(self, blobs: dict[str, list]) -> None:
+        import faiss
+
+        for f in FIELDS:
+            rows = blobs[f]
+            if not rows:
+                continue
+            dim = self.dims.get(f) or next((len(b) // 4 for b in rows if b), 0)
+            if not dim:  # no vectors of this field yet: keep the rows for the next chunk
+                continue
+            m = np.zeros((len(rows), dim), np.float32)
+            for r, b in enumerate(rows):
+                if b:
+                    m[r] = np.frombuffer(b, np.float32)
+            ix = self.indexes.get(f)
+            if ix is None:
+                ix = faiss.IndexHNSWSQ(dim, faiss.ScalarQuantizer.QT_8bit, self.s.hnsw_m, faiss.METRIC_INNER_PRODUCT)
+                ix.hnsw.efConstruction = self.s.hnsw_ef_construction
+                ix.train(m)  # per-dimension ranges from the first chunk (unit vectors: stable)
+                self.indexes[f], self.dims[f] = ix, dim
+            ix.add(m)
+            ix.hnsw.efSearch = self.s.hnsw_ef_search
+            rows.clear()
 
 
 class EmbeddedIndex(Index):
@@ -271,52 +326,146 @@ class EmbeddedIndex(Index):
         return self._seen_version[1] if self._seen_version else 0
 
     def _load(self, con: sqlite3.Connection | None = None) -> Snapshot:
-        rows = (con or self.db).execute(
-            "SELECT id, doc, tokens, predicted, text_vec, image_vec, visual_vec FROM products ORDER BY rowid"
-        ).fetchall()
-        ids = [r[0] for r in rows]
+        """Stream the records in once: ids, filter and facet columns, predicted
+        attributes; vectors as float32 (small) or FAISS graphs (large, read from the
+        generation's saved files when present); BM25 from its saved index."""
+        from shopsearch.settings import get_settings
+
+        st = get_settings()
+        db = con or self.db
+        own = not db.in_transaction
+        if own:
+            db.execute("BEGIN")  # one consistent read of the rows and their generation
+        try:
+            return self._read_all(db, st)
+        finally:
+            if own:
+                db.execute("COMMIT")
+
+    def _read_all(self, db: sqlite3.Connection, st) -> Snapshot:
+        gen = int(json.loads((db.execute("SELECT value FROM meta WHERE key='generation'").fetchone() or ["0"])[0]) or 0)
+        n = db.execute("SELECT COUNT(*) FROM products").fetchone()[0]
+        large = n > st.ann_threshold
+        ann_saved = large and self._ann_files(gen)[1].exists()
+        bm25_saved = (self.path / f"bm25-{gen}").exists()
+        want_vecs = not ann_saved
+        cols = ["rowid", "id", "doc", "predicted"] + ([] if bm25_saved else ["tokens"]) + \
+               ([f"{f}_vec" for f in FIELDS] if want_vecs else [])
+        ids: list[str] = []
+        rowids = np.zeros(n, np.int64)
+        docs: list[str] | None = None if large else []
+        predicted: list[dict] = []
+        tokens: list[str] = []
+        names = ("type", "colour", "gender", "brand", "title")
+        colvals: dict[str, list] = {k: [] for k in names}
+        price = np.full(n, np.nan, np.float64)
+        intern, pred_intern = _Interner(), _Interner()
+        blobs: dict[str, list] = {f: [] for f in FIELDS}
+        has = {f: np.zeros(n, bool) for f in FIELDS}
+        builder = _AnnBuilder(st) if large and want_vecs else None
+        i = -1
+        for i, row in enumerate(db.execute(f"SELECT {', '.join(cols)} FROM products ORDER BY rowid")):
+            if i >= n:  # rows added since the count (only without a pinned read): next reload
+                break
+            rowids[i] = row[0]
+            ids.append(row[1])
+            d = json.loads(row[2])
+            if docs is not None:
+                docs.append(row[2])
+            for k in names:
+                colvals[k].append(intern(d.get(k) or "") if k != "title" else (d.get(k) or ""))
+            if d.get("price") is not None:
+                price[i] = float(d["price"])
+            predicted.append(pred_intern(row[3] or "", lambda t: json.loads(t) if t else {}))
+            j = 4
+            if not bm25_saved:
+                tokens.append(row[j])
+                j += 1
+            if want_vecs:
+                for f, b in zip(FIELDS, row[j:]):
+                    has[f][i] = b is not None
+                    blobs[f].append(b)
+                if builder is not None and len(blobs["text"]) >= CHUNK:
+                    builder.add(blobs)
+        n = i + 1
+        rowids = rowids[:n]
+        has = {f: m[:n] for f, m in has.items()}
+        price = price[:n]
         vectors: dict[str, np.ndarray] = {}
-        has: dict[str, np.ndarray] = {}
-        for j, name in enumerate(FIELDS):
-            blobs = [r[4 + j] for r in rows]
-            dim = next((len(b) // 4 for b in blobs if b), 0)
-            m = np.zeros((len(rows), dim), np.float32)
-            present = np.array([b is not None for b in blobs], bool)
-            for i, b in enumerate(blobs):
-                if b:
-                    m[i] = np.frombuffer(b, np.float32)
-            vectors[name], has[name] = m, present
-        snap = Snapshot(
-            ids=ids, pos_of={p: i for i, p in enumerate(ids)}, docs=[r[1] for r in rows], vectors=vectors, has=has,
-            predicted=[json.loads(r[3]) if r[3] else {} for r in rows],
-        )
-        cols: dict[str, list] = {k: [] for k in ("type", "colour", "gender", "brand", "price", "title")}
-        for d in snap.docs:
-            p = json.loads(d)
-            for k in cols:
-                cols[k].append(p.get(k))
-        for k, vals in cols.items():
-            if k == "price":
-                snap.columns[k] = np.array([np.nan if v is None else float(v) for v in vals], np.float64)
-            else:
-                snap.columns[k] = np.array([(v or "") for v in vals], dtype=object)
-        gen = int(json.loads(((con or self.db).execute("SELECT value FROM meta WHERE key='generation'").fetchone()
-                               or ["0"])[0]) or 0)
-        snap.bm25 = self._bm25([r[2] for r in rows], gen)
-        if len(rows) > ANN_THRESHOLD:
-            snap.ann = {f: self._hnsw(vectors[f]) for f in FIELDS if vectors[f].shape[1]}
-        log.info("index %s loaded: %d products", self.path, len(rows))
+        dims: dict[str, int] = {}
+        ann: dict[str, object] = {}
+        if builder is not None:
+            builder.add(blobs)
+            ann, dims = builder.indexes, builder.dims
+            self._save_ann(gen, ann, has)
+        elif ann_saved:
+            ann, has = self._read_ann(gen)
+            dims = {f: ix.d for f, ix in ann.items()}
+        if not large:
+            for f in FIELDS:
+                dim = next((len(b) // 4 for b in blobs[f] if b), 0)
+                m = np.zeros((n, dim), np.float32)
+                for r, b in enumerate(blobs[f]):
+                    if b:
+                        m[r] = np.frombuffer(b, np.float32)
+                vectors[f], dims[f] = m, dim
+        else:
+            vectors = {f: np.zeros((0, dims.get(f, 0)), np.float32) for f in FIELDS}
+        del blobs
+        snap = Snapshot(ids=ids, pos_of={p: r for r, p in enumerate(ids)}, rowids=rowids, docs=docs, vectors=vectors,
+                        dims=dims, has=has, predicted=predicted, ann=ann)
+        for k, vals in colvals.items():
+            snap.columns[k] = np.array(vals, dtype=object)
+        snap.columns["price"] = price
+        snap.bm25 = self._bm25(tokens, gen, n)
+        log.info("index %s loaded: %d products%s", self.path, n, " (large mode: HNSW-SQ8, records on demand)" if large else "")
         return snap
 
-    def _bm25(self, token_rows: list[str], gen: int):
+    # -- large mode: FAISS graphs saved per generation -------------------------
+    def _ann_files(self, gen: int) -> tuple[dict[str, Path], Path]:
+        return {f: self.path / f"ann-{gen}-{f}.faiss" for f in FIELDS}, self.path / f"ann-{gen}.npz"
+
+    def _save_ann(self, gen: int, ann: dict, has: dict[str, np.ndarray]) -> None:
+        """Graphs first, the masks file last: its presence says the set is complete."""
+        import faiss
+
+        files, done = self._ann_files(gen)
+        for old in self.path.glob("ann-*"):
+            if old not in files.values() and old != done:
+                old.unlink(missing_ok=True)
+        for f, ix in ann.items():
+            tmp = files[f].with_suffix(".tmp")
+            faiss.write_index(ix, str(tmp))
+            tmp.replace(files[f])
+        tmp = self.path / f".ann-{gen}.tmp.npz"
+        np.savez(tmp, **{f: m for f, m in has.items()})
+        tmp.replace(done)
+
+    def _read_ann(self, gen: int) -> tuple[dict, dict[str, np.ndarray]]:
+        import faiss
+        from shopsearch.settings import get_settings
+
+        files, done = self._ann_files(gen)
+        with np.load(done) as z:
+            has = {f: z[f] for f in FIELDS}
+        ann = {}
+        for f in FIELDS:
+            if files[f].exists():
+                ann[f] = faiss.read_index(str(files[f]))
+                ann[f].hnsw.efSearch = get_settings().hnsw_ef_search
+        return ann, has
+
+    def _bm25(self, token_rows: list[str], gen: int, n: int):
         import bm25s
 
         cache = self.path / f"bm25-{gen}"
         if cache.exists():
             try:
-                return bm25s.BM25.load(str(cache))
+                return bm25s.BM25.load(str(cache), mmap=n > 100_000)
             except Exception:  # a half-written cache is rebuilt
                 shutil.rmtree(cache, ignore_errors=True)
+                if not token_rows:  # the tokens were not read, trusting the cache
+                    token_rows = [r[0] for r in self.db.execute("SELECT tokens FROM products ORDER BY rowid")][:n]
         retr = bm25s.BM25()
         if token_rows:
             retr.index([t.split() or [""] for t in token_rows], show_progress=False)
@@ -328,15 +477,20 @@ class EmbeddedIndex(Index):
             tmp.rename(cache)
         return retr
 
-    @staticmethod
-    def _hnsw(m: np.ndarray):
-        import faiss
-
-        idx = faiss.IndexHNSWFlat(m.shape[1], 32, faiss.METRIC_INNER_PRODUCT)
-        idx.hnsw.efConstruction = 80
-        idx.add(m)
-        idx.hnsw.efSearch = 128
-        return idx
+    def _exact(self, field: VectorField, pos: np.ndarray) -> np.ndarray:
+        """float32 vectors of some positions, from the records (large mode)."""
+        s = self.snapshot()
+        out = np.zeros((len(pos), s.dims.get(field, 0)), np.float32)
+        if not len(pos):
+            return out
+        where = {int(s.rowids[p]): r for r, p in enumerate(pos)}
+        with self._lock:
+            rows = self.db.execute(f"SELECT rowid, {field}_vec FROM products WHERE rowid IN "
+                                   f"({','.join('?' * len(where))})", list(where)).fetchall()
+        for rid, b in rows:
+            if b:
+                out[where[rid]] = np.frombuffer(b, np.float32)
+        return out
 
     # -- reading ---------------------------------------------------------------
     def count(self) -> int:
@@ -352,7 +506,18 @@ class EmbeddedIndex(Index):
         s = self.snapshot()
         p = s.products.get(pos)
         if p is None:
-            p = s.products[pos] = Product.model_validate_json(s.docs[pos])
+            if s.docs is not None:
+                doc = s.docs[pos]
+            else:
+                with self._lock:
+                    row = self.db.execute("SELECT doc FROM products WHERE rowid=?", (int(s.rowids[pos]),)).fetchone()
+                if row is None:  # deleted since this view was loaded: what the view knows of it
+                    return Product(id=s.ids[pos], title=s.columns["title"][pos] or s.ids[pos],
+                                   **{k: s.columns[k][pos] for k in ("type", "colour", "gender", "brand")})
+                doc = row[0]
+            if len(s.products) > 50_000:  # a bounded cache of parsed records
+                s.products.clear()
+            p = s.products[pos] = Product.model_validate_json(doc)
         return p
 
     def predicted(self, pos: int) -> dict[str, str]:
@@ -360,7 +525,9 @@ class EmbeddedIndex(Index):
 
     def vector(self, pos: int, field: VectorField) -> np.ndarray | None:
         s = self.snapshot()
-        return s.vectors[field][pos] if s.has[field][pos] else None
+        if not s.has[field][pos]:
+            return None
+        return self._exact(field, np.array([pos]))[0] if s.large else s.vectors[field][pos]
 
     def has_vector(self, field: VectorField) -> np.ndarray:
         return self.snapshot().has[field]
@@ -376,25 +543,42 @@ class EmbeddedIndex(Index):
 
     def dense(self, vec: np.ndarray, field: VectorField, k: int, mask: np.ndarray | None = None) -> Candidates:
         s = self.snapshot()
-        m = s.vectors[field]
-        if not s.ids or m.shape[1] != len(vec):
+        if not s.ids or s.dims.get(field, 0) != len(vec):
             return Candidates.empty()
         present = s.has[field]
         mask = present if mask is None else (mask & present)
+        v = np.asarray(vec, np.float32)
         ann = s.ann.get(field)
-        if ann is not None:
-            kk = min(len(s.ids), k * (4 if mask is not None else 1))
-            d, i = ann.search(vec[None, :].astype(np.float32), kk)
-            ok = (i[0] >= 0) & mask[np.maximum(i[0], 0)]
-            return Candidates(i[0][ok][:k].astype(np.int64), d[0][ok][:k].astype(np.float32))
-        return top_k(m @ vec.astype(np.float32), k, mask)
+        if ann is None:
+            return top_k(s.vectors[field] @ v, k, mask)
+        import faiss
+        from shopsearch.settings import get_settings
+
+        st = get_settings()
+        rerank = k <= st.ann_rerank
+        kk = min(len(s.ids), max(4 * k, 40) if rerank else k)
+        bits = np.packbits(mask, bitorder="little")
+        params = faiss.SearchParametersHNSW(sel=faiss.IDSelectorBitmap(len(mask), faiss.swig_ptr(bits)),
+                                            efSearch=max(st.hnsw_ef_search, kk))
+        d, i = ann.search(v[None, :], kk, params=params)
+        ok = i[0] >= 0
+        pos, sc = i[0][ok].astype(np.int64), d[0][ok].astype(np.float32)
+        if rerank and len(pos):  # exact scores for the few the shopper will see
+            sc = self._exact(field, pos) @ v
+            order = np.argsort(-sc, kind="stable")[:k]
+            pos, sc = pos[order], sc[order]
+        return Candidates(pos[:k], sc[:k])
 
     def dense_scores(self, vec: np.ndarray, field: VectorField, pos: np.ndarray) -> np.ndarray:
         s = self.snapshot()
-        m = s.vectors[field]
-        if m.shape[1] != len(vec) or len(pos) == 0:
+        if s.dims.get(field, 0) != len(vec) or len(pos) == 0:
             return np.zeros(len(pos), np.float32)
-        return np.where(s.has[field][pos], m[pos] @ vec.astype(np.float32), 0.0).astype(np.float32)
+        v = np.asarray(vec, np.float32)
+        if s.large:  # decoded from the 8-bit codes: within about 1% of the exact cosine
+            m = s.ann[field].reconstruct_batch(np.asarray(pos, np.int64))
+        else:
+            m = s.vectors[field][pos]
+        return np.where(s.has[field][pos], m @ v, 0.0).astype(np.float32)
 
     def column(self, name: str) -> np.ndarray:
         s = self.snapshot()
