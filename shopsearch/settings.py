@@ -103,6 +103,7 @@ class Settings(BaseSettings):
     # (a path there is a file read on the server, so it is never open-ended).
     images_root: str | None = None
     search_concurrency: int = 2  # searches run at once (the cores); the rest queue
+    media_concurrency: int = 1  # voice/video transcriptions at once (each uses every core)
 
 
 @lru_cache(maxsize=1)

@@ -156,6 +156,9 @@ def create_app(index: str | Path, settings: Settings | None = None) -> FastAPI:
 
     # Searches are CPU-bound: running more at once than there are cores only thrashes.
     slots = threading.BoundedSemaphore(max(1, s.search_concurrency))
+    # Transcribing a clip takes all the cores for a few hundred ms: one at a time,
+    # so a burst of voice queries waits its turn instead of starving every search.
+    media_slots = threading.BoundedSemaphore(max(1, s.media_concurrency))
 
     @app.middleware("http")
     async def _crash(request: Request, call_next):
@@ -256,7 +259,10 @@ def create_app(index: str | Path, settings: Settings | None = None) -> FastAPI:
                 raise HTTPException(422, f"cannot decode the {kind}: {e}")
 
     def multipart_search(eng, req: SearchRequest, images: list[bytes], clip: tuple[str, bytes] | None) -> ApiResult:
-        spoken, frames = media_query(eng, req, *clip) if clip else (None, [])
+        spoken, frames = None, []
+        if clip:
+            with media_slots:
+                spoken, frames = media_query(eng, req, *clip)
         return run(eng, req, images + frames, spoken or None)
 
     @app.post("/search", response_model=ApiResult, openapi_extra={"requestBody": {"content": {
