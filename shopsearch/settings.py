@@ -40,14 +40,16 @@ class Settings(BaseSettings):
     max_image_pixels: int = 40_000_000
     min_image_side: int = 16
 
-    # Embedded index: exact numpy search up to ann_threshold products; above it,
-    # FAISS HNSW over 8-bit scalar-quantised vectors (a quarter of the memory),
-    # saved beside the records per write generation, records read on demand.
+    # Embedded index: exact numpy search up to ann_threshold products; above it, a
+    # FAISS inverted file over 8-bit scalar-quantised vectors (a quarter of the
+    # memory), saved beside the records per write generation, records read on
+    # demand. (An IVF, not HNSW: catalogues are full of near-duplicate variants,
+    # which HNSW graphs route around; see docs/scaling.md.)
     ann_threshold: int = 200_000
-    hnsw_m: int = 32
-    hnsw_ef_construction: int = 80
-    hnsw_ef_search: int = 128
+    ivf_lists_per_sqrt_n: float = 4.0  # nlist = this x sqrt(products)
+    ivf_nprobe: int = 48  # lists scanned per query
     ann_rerank: int = 100  # top-k requests up to this size are re-ranked on the exact float32 vectors
+    ann_rerank_pool: int = 200  # ...out of this many graph candidates (near-duplicates need a deep pool)
 
     # Retrieval and fusion
     candidates: int = 1000

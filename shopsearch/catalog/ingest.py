@@ -280,7 +280,7 @@ def refresh_vocabulary(index: Index) -> None:
     if n == 0:
         index.set_meta("vocab", None)
         return
-    titles = [index.product(i).title for i in range(n)]
+    titles = [str(t) for t in index.column("title")]
     vocab = Vocabulary.build(
         types=[t for t in index.column("type") if t], colours=[c for c in index.column("colour") if c],
         genders=[g for g in index.column("gender") if g],

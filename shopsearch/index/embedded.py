@@ -4,7 +4,7 @@
   a crash loses at most the batch in flight, and ingest resumes from the hashes.
 - Up to `ann_threshold` products, vectors are held in memory as float32 matrices
   and searched exactly with one matrix product (11,882 x 384 is well under a
-  millisecond). Above it ("large mode"), each field is a FAISS HNSW graph over
+  millisecond). Above it ("large mode"), each field is a FAISS inverted file over
   8-bit scalar-quantised vectors (a quarter of float32), built once per write
   generation and saved beside the records, so opening is a file read; records are
   read from SQLite on demand and small top-k requests are re-ranked on the exact
@@ -92,11 +92,13 @@ class _Interner(dict):
 
 
 class _AnnBuilder:
-    """HNSW-SQ8 graphs filled chunk by chunk as records stream in, so a million
-    products never sit in memory as float32 at once."""
+    """IVF-SQ8 indexes filled chunk by chunk as records stream in, so a million
+    products never sit in memory as float32 at once. The coarse quantiser and the
+    8-bit ranges are trained on the first chunk."""
 
-    def __init__(self, settings) -> None:
+    def __init__(self, settings, n: int) -> None:
         self.s = settings
+        self.nlist = max(1, min(int(settings.ivf_lists_per_sqrt_n * n ** 0.5), n // 40))
         self.indexes: dict[str, object] = {}
         self.dims: dict[str, int] = {}
 
@@ -116,12 +118,17 @@ class _AnnBuilder:
                     m[r] = np.frombuffer(b, np.float32)
             ix = self.indexes.get(f)
             if ix is None:
-                ix = faiss.IndexHNSWSQ(dim, faiss.ScalarQuantizer.QT_8bit, self.s.hnsw_m, faiss.METRIC_INNER_PRODUCT)
-                ix.hnsw.efConstruction = self.s.hnsw_ef_construction
-                ix.train(m)  # per-dimension ranges from the first chunk (unit vectors: stable)
+                quantizer = faiss.IndexFlatIP(dim)
+                ix = faiss.IndexIVFScalarQuantizer(quantizer, dim, self.nlist, faiss.ScalarQuantizer.QT_8bit,
+                                                   faiss.METRIC_INNER_PRODUCT)
+                ix.own_fields = True
+                quantizer.this.disown()
+                ix.cp.min_points_per_centroid = 5  # the first chunk may be small beside nlist: no warning
+                ix.train(m[np.any(m != 0, axis=1)] if np.any(m != 0) else m)
+                ix.make_direct_map()  # reconstruct(position) for scoring fused candidates
                 self.indexes[f], self.dims[f] = ix, dim
             ix.add(m)
-            ix.hnsw.efSearch = self.s.hnsw_ef_search
+            ix.nprobe = self.s.ivf_nprobe
             rows.clear()
 
 
@@ -362,7 +369,7 @@ class EmbeddedIndex(Index):
         intern, pred_intern = _Interner(), _Interner()
         blobs: dict[str, list] = {f: [] for f in FIELDS}
         has = {f: np.zeros(n, bool) for f in FIELDS}
-        builder = _AnnBuilder(st) if large and want_vecs else None
+        builder = _AnnBuilder(st, n) if large and want_vecs else None
         i = -1
         for i, row in enumerate(db.execute(f"SELECT {', '.join(cols)} FROM products ORDER BY rowid")):
             if i >= n:  # rows added since the count (only without a pinned read): next reload
@@ -418,7 +425,7 @@ class EmbeddedIndex(Index):
             snap.columns[k] = np.array(vals, dtype=object)
         snap.columns["price"] = price
         snap.bm25 = self._bm25(tokens, gen, n)
-        log.info("index %s loaded: %d products%s", self.path, n, " (large mode: HNSW-SQ8, records on demand)" if large else "")
+        log.info("index %s loaded: %d products%s", self.path, n, " (large mode: IVF-SQ8, records on demand)" if large else "")
         return snap
 
     # -- large mode: FAISS graphs saved per generation -------------------------
@@ -452,7 +459,7 @@ class EmbeddedIndex(Index):
         for f in FIELDS:
             if files[f].exists():
                 ann[f] = faiss.read_index(str(files[f]))
-                ann[f].hnsw.efSearch = get_settings().hnsw_ef_search
+                ann[f].nprobe = get_settings().ivf_nprobe
         return ann, has
 
     def _bm25(self, token_rows: list[str], gen: int, n: int):
@@ -556,10 +563,10 @@ class EmbeddedIndex(Index):
 
         st = get_settings()
         rerank = k <= st.ann_rerank
-        kk = min(len(s.ids), max(4 * k, 40) if rerank else k)
+        kk = min(len(s.ids), max(4 * k, st.ann_rerank_pool) if rerank else k)
         bits = np.packbits(mask, bitorder="little")
-        params = faiss.SearchParametersHNSW(sel=faiss.IDSelectorBitmap(len(mask), faiss.swig_ptr(bits)),
-                                            efSearch=max(st.hnsw_ef_search, kk))
+        params = faiss.SearchParametersIVF(sel=faiss.IDSelectorBitmap(len(mask), faiss.swig_ptr(bits)),
+                                           nprobe=st.ivf_nprobe)
         d, i = ann.search(v[None, :], kk, params=params)
         ok = i[0] >= 0
         pos, sc = i[0][ok].astype(np.int64), d[0][ok].astype(np.float32)
@@ -587,7 +594,7 @@ class EmbeddedIndex(Index):
             s.columns[name] = np.array([d.get(key, "") for d in s.predicted], dtype=object)
         if name not in s.columns:
             s.columns[name] = np.array(
-                [str(self.product(i).attrs.get(name, "")) for i in range(len(s.ids))], dtype=object
+                [str(self.product(i).field(name) or "") for i in range(len(s.ids))], dtype=object
             )
         return s.columns[name]
 

@@ -333,7 +333,7 @@ class MilvusIndex(Index):
             if name.startswith("pred:"):
                 s.columns[name] = np.array([d.get(name[5:], "") for d in s.predicted], dtype=object)
             else:
-                s.columns[name] = np.array([str(self.product(i).attrs.get(name, "")) for i in range(len(s.ids))], dtype=object)
+                s.columns[name] = np.array([str(self.product(i).field(name) or "") for i in range(len(s.ids))], dtype=object)
         return s.columns[name]
 
     def mask(self, filters: Filters) -> np.ndarray | None:
