@@ -48,6 +48,7 @@ class Settings(BaseSettings):
     ann_threshold: int = 200_000
     ivf_lists_per_sqrt_n: float = 4.0  # nlist = this x sqrt(products)
     ivf_nprobe: int = 48  # lists scanned per query
+    large_reload_quiet_s: float = 15.0  # a served large index reloads once another writer has paused this long
     ann_rerank: int = 100  # top-k requests up to this size are re-ranked on the exact float32 vectors
     ann_rerank_pool: int = 200  # ...out of this many graph candidates (near-duplicates need a deep pool)
 

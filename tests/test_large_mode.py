@@ -80,3 +80,29 @@ def test_search_through_the_cli_in_large_mode(large, small_index):
     assert hits(small_index, "black shoes")[0] not in [
         h["id"] for h in json.loads(cli("search", "black shoes", "--index", large, "-k", "5", "--json", env=env).stdout)["hits"]]
     assert len(list(large.glob("ann-*.npz"))) == 1
+
+
+def test_a_served_large_index_reloads_once_writes_pause(large, monkeypatch):
+    """Another process's writes are picked up, but only after the writer pauses
+    (a large view costs minutes to rebuild), and in the background."""
+    import time
+
+    from shopsearch.index import embedded
+    from shopsearch.settings import get_settings
+
+    monkeypatch.setattr(embedded, "RECHECK_S", 0.05)
+    get_settings().large_reload_quiet_s = 1.0
+    reader, writer = embedded.EmbeddedIndex(large), embedded.EmbeddedIndex(large)
+    n = len(reader.ids())
+    victim = reader.ids()[0]
+    writer.delete([victim])
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 0.6:  # within the quiet period: the old view, no reload started
+        assert len(reader.ids()) == n and reader._reloader is None
+        time.sleep(0.05)
+    deadline = time.monotonic() + 60
+    while len(reader.ids()) != n - 1 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert len(reader.ids()) == n - 1 and reader.position(victim) is None
+    reader.close()
+    writer.close()

@@ -80,6 +80,12 @@ class Snapshot:
         return self.docs is None
 
 
+def _settings():
+    from shopsearch.settings import get_settings
+
+    return get_settings()
+
+
 class _Interner(dict):
     """One object per distinct value: a million products share a few hundred types,
     colours and predicted-attribute dicts."""
@@ -154,6 +160,7 @@ class EmbeddedIndex(Index):
         self._seen_version: tuple[int, int] | None = None
         self._checked = 0.0
         self._reloader: threading.Thread | None = None
+        self._pending: tuple[tuple[int, int], float] | None = None  # a newer version seen, and when
         self._tls = threading.local()
 
     def _open_schema(self, existed: bool) -> None:
@@ -294,10 +301,17 @@ class EmbeddedIndex(Index):
             return snap
         if snap is not None:
             with self._lock:
-                self._checked = time.monotonic()
-                if self._version() != self._seen_version and self._reloader is None:
-                    self._reloader = threading.Thread(target=self._reload, name="index-reload", daemon=True)
-                    self._reloader.start()
+                now = self._checked = time.monotonic()
+                v = self._version()
+                if v != self._seen_version and self._reloader is None:
+                    # A large view costs minutes to rebuild: wait until the writer has
+                    # been quiet for a while, so an ingest causes one rebuild, not one per batch.
+                    if self._pending is None or self._pending[0] != v:
+                        self._pending = (v, now)
+                    if not snap.large or now - self._pending[1] >= _settings().large_reload_quiet_s:
+                        self._pending = None
+                        self._reloader = threading.Thread(target=self._reload, name="index-reload", daemon=True)
+                        self._reloader.start()
             return self._snap or snap
         with self._lock:
             if self._snap is None:
