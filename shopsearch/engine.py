@@ -94,9 +94,29 @@ class Engine:
         """`image_vectors` and `intent` let callers (more like this) pass what they already know.
         The whole search reads one view of the index, even while an ingest writes."""
         with self.index.pinned():
-            return self._search(q, image_vectors, intent)
+            res = self._search(q, image_vectors, intent)
+            if q.facets and res.facets is not None:
+                self._disjunctive_facets(q, image_vectors, intent, res)
+            return res
 
-    def _search(self, q: Query, image_vectors: tuple[np.ndarray, np.ndarray] | None, intent) -> SearchResult:
+    def _disjunctive_facets(self, q: Query, image_vectors, intent, res: SearchResult) -> None:
+        """A facet field the shopper has filtered on counts its values as if that one
+        filter were off (and every other on), so "Black" being picked still shows
+        "Navy Blue (12)" to add: multi-select, as shops do it."""
+        for name in FACET_FIELDS:
+            if not getattr(q.filters, name):
+                continue
+            others = q.model_copy(update={"filters": q.filters.model_copy(update={name: []}), "session": None})
+            pool = self._search(others, image_vectors, intent, pool_only=True)
+            counts = self._facets(pool).get(name, {})
+            for v in getattr(q.filters, name):  # a picked value stays listed, even at zero
+                match = next((k for k in counts if k.lower() == v.lower()), None)
+                if match is None:
+                    counts[v] = 0
+            res.facets[name] = counts
+
+    def _search(self, q: Query, image_vectors: tuple[np.ndarray, np.ndarray] | None, intent,
+                pool_only: bool = False):
         t0 = time.perf_counter()
         s = self.settings
         ix = self.index
@@ -171,6 +191,8 @@ class Engine:
             score = np.zeros(len(pos))
             parts = {}
 
+        if pool_only:  # the candidate set, for facet counts
+            return pos
         if intent is not None and len(pos):
             boost, penalty = self._intent_scores(intent, pos, image_only, attr_w)
             if boost is not None:
