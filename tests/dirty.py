@@ -122,6 +122,7 @@ def make_dirty(folder: Path, data_dir: Path, real: list[dict], url_port: int = 9
     row(g(image_hr="speck.png"), False, "3x3 photo")
     row(g(image_hr="../../../../etc/passwd"), False, "path traversal")
     row(g(image_hr="images"), False, "a folder, not a file")
+    row(g(image_hr="é" * 300 + ".jpg"), False, "a file name longer than the file system allows")
     vals = g()
     row(vals, False, "extra columns", raw=(",".join(vals[h] for h in HEADER) + ",extra,more\r\n").encode())
     vals = g()

@@ -389,7 +389,10 @@ def create_app(index: str | Path, settings: Settings | None = None) -> FastAPI:
         if not s.images_root:
             raise ValueError("photos through the admin API need SHOPSEARCH_IMAGES_ROOT (the folder they may come from)")
         root = Path(s.images_root).resolve()
-        full = (root / value).resolve()  # an absolute value replaces root, then must still lie under it
+        try:
+            full = (root / value).resolve()  # an absolute value replaces root, then must still lie under it
+        except OSError as e:
+            raise ValueError(f"photo path cannot be used ({e.strerror})") from None
         if not full.is_relative_to(root):
             raise ValueError(f"photo path {value!r} is outside SHOPSEARCH_IMAGES_ROOT")
         return str(full)
@@ -408,6 +411,25 @@ def create_app(index: str | Path, settings: Settings | None = None) -> FastAPI:
             schemas = spec.setdefault("components", {}).setdefault("schemas", {})
             schemas.update(req.pop("$defs", {}))
             schemas["SearchRequest"] = req
+            # Every error is {"detail": "one readable line"} (our handlers), not FastAPI's list form.
+            schemas.pop("ValidationError", None)
+            schemas.pop("HTTPValidationError", None)
+            schemas["Error"] = {"type": "object", "required": ["detail"], "title": "Error",
+                                "properties": {"detail": {"type": "string"}}}
+            err = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+            for path, ops in spec["paths"].items():
+                for method, op in ops.items():
+                    codes = {"422": "invalid input", "500": "internal error (the log has its id)"}
+                    if "{" in path or path == "/events":
+                        codes["404"] = "no such product"
+                    if method == "post" and path == "/search":
+                        codes.update({"400": "no query, or too many files", "413": "too large or too long",
+                                      "415": "not a supported file type"})
+                    if path.startswith("/admin"):
+                        codes.update({"401": "missing or wrong admin token", "403": "admin endpoints are off",
+                                      "413": "too many products in one request"})
+                    for code, what in codes.items():
+                        op.setdefault("responses", {})[code] = {"description": what, **err}
             app.openapi_schema = spec
         return app.openapi_schema
 

@@ -257,8 +257,11 @@ def photo_path(value: str, images_dir: Path) -> Path:
     p = Path(value)
     if p.is_absolute():
         return p
-    root = images_dir.resolve()
-    full = (images_dir / p).resolve()
+    try:
+        root = images_dir.resolve()
+        full = (images_dir / p).resolve()
+    except OSError as e:  # e.g. a name longer than the file system allows
+        raise ValueError(f"image path {value[:80]!r}... cannot be used ({e.strerror})") from None
     if not full.is_relative_to(root):
         raise ValueError(f"image path {value!r} points outside the images folder {images_dir}")
     return images_dir / p

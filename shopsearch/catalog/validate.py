@@ -12,7 +12,13 @@ from shopsearch.settings import Settings
 
 def check_image(path: str, settings: Settings) -> None:
     """Raise ValueError with a clear reason if the photo cannot be used."""
-    p = Path(path)
+    try:
+        _check(Path(path), settings)
+    except OSError as e:  # a name too long for the file system, a permission, an I/O error
+        raise ValueError(f"cannot read the image file ({e.strerror or type(e).__name__}): {str(path)[:200]}") from None
+
+
+def _check(p: Path, settings: Settings) -> None:
     if not p.exists():
         raise ValueError(f"image file not found: {p}")
     if not p.is_file():
