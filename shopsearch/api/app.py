@@ -126,6 +126,7 @@ def create_app(index: str | Path, settings: Settings | None = None) -> FastAPI:
         if purged:
             log.info("purged %d events older than %s days", purged, s.event_retention_days)
         engine = Engine(str(index), settings=s, events=store)
+        engine.index.serving = True
         engine.warm_up()
         app.state.engine, app.state.events = engine, store
         log.info("serving %s (%d products)", index, engine.index.count())

@@ -162,6 +162,7 @@ class EmbeddedIndex(Index):
         self._reloader: threading.Thread | None = None
         self._pending: tuple[tuple[int, int], float] | None = None  # a newer version seen, and when
         self._tls = threading.local()
+        self.serving = False  # set by the HTTP server: large views never reload on a request
 
     def _open_schema(self, existed: bool) -> None:
         if existed:  # never add our tables to somebody else's database
@@ -230,6 +231,15 @@ class EmbeddedIndex(Index):
             except BaseException:
                 self.db.execute("ROLLBACK")
                 raise
+            self._invalidate()
+
+    def _invalidate(self) -> None:
+        """After this process's own write: the view reloads at the next read, except
+        a large one in a server (`serving`), which is replaced in the background like
+        another writer's, so no request waits minutes for the rebuild."""
+        if self._snap is not None and self._snap.large and self.serving:
+            self._checked = 0.0
+        else:
             self._snap = None
 
     def verify(self) -> list[str]:
@@ -265,7 +275,7 @@ class EmbeddedIndex(Index):
                 ).rowcount
             self._bump()
             self.db.execute("COMMIT")
-            self._snap = None
+            self._invalidate()
         return n
 
     def hashes(self) -> dict[str, str]:
