@@ -98,6 +98,7 @@ def make_dirty(folder: Path, data_dir: Path, real: list[dict], url_port: int = 9
         row({h: r.get(h, "") for h in HEADER} | {"image_hr": str(data_dir / r["image_hr"])}, True, photo=True)
     row(g(productDisplayName="<b>Blue</b> &amp; White <script>alert(1)</script> Shirt", image_hr="real.jpg"), True, photo=True)
     row(g(productDisplayName="🔥 Red Party Dress 👗✨", image_hr="real.jpg"), True, photo=True)
+    row(g(productDisplayName="Family 👨\u200d👩\u200d👧 Tee\u200b", image_hr="real.jpg"), True, photo=True)
     row(g(productDisplayName="女士红色连衣裙", image_hr="real.jpg"), True, photo=True)
     row(g(productDisplayName="Ünïcödé Çafé Jacket — “smart” ’quotes’", image_hr="real.jpg"), True, photo=True)
     row(g(productDisplayName="Plain Shirt", articleType="", baseColour="", gender="", usage="", image_hr=""), True)

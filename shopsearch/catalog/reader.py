@@ -234,7 +234,9 @@ def _text(v) -> str:
 MAX_TITLE_CHARS = 1_000
 MAX_FIELD_CHARS = 100_000  # a description; anything longer is a broken export, not a product
 _TAG = re.compile(r"<(?:[a-zA-Z/!?][^<>]{0,2000})>")
-_CTRL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b-\u200f\u2028\u2029\ufeff]")
+# control characters, zero-width space, direction marks, BOM; not the zero-width
+# (non-)joiners, which emoji sequences and Indic and Persian scripts need
+_CTRL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b\u200e\u200f\u2028\u2029\ufeff]")
 _SPACE = re.compile(r"[ \t\r\f\v]+")
 
 
