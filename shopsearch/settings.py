@@ -107,6 +107,7 @@ class Settings(BaseSettings):
     images_root: str | None = None
     search_concurrency: int = 2  # searches run at once (the cores); the rest queue
     media_concurrency: int = 1  # voice/video transcriptions at once (each uses every core)
+    media_queue_max: int = 6  # clips that may wait for a slot; more get 429 + Retry-After (bounded latency)
 
 
 @lru_cache(maxsize=1)

@@ -224,3 +224,31 @@ def test_fuzzed_requests_never_get_a_server_error(api, tmp_path):
                        cwd=tmp_path)
     assert r.returncode == 0, r.stdout[-3000:]
     assert " passed" in r.stdout and "generated" in r.stdout
+
+
+def test_a_burst_of_clips_is_shed_not_queued_forever(tmp_path, small_index, tiny_model):
+    """Transcriptions run one at a time; with no queue allowed, clips that arrive
+    while one runs get 429 with Retry-After at once, and none gets a 5xx."""
+    import subprocess
+    from concurrent.futures import ThreadPoolExecutor
+
+    if not shutil.which("espeak-ng"):
+        pytest.skip("espeak-ng is not installed")
+    wav = tmp_path / "q.wav"
+    subprocess.run(["espeak-ng", "-w", str(wav), "black leather shoes for men with a buckle"], check=True)
+    clip = wav.read_bytes()
+    idx = tmp_path / "idx"
+    shutil.copytree(small_index, idx)
+    env = {"SHOPSEARCH_IMAGE_MODEL": str(tiny_model), "SHOPSEARCH_MEDIA_QUEUE_MAX": "0"}
+    with running_server(idx, env) as base:
+        def one(_):
+            return clean(httpx.post(f"{base}/search", files={"audio": ("q.wav", clip, "audio/wav")},
+                                    data={"query": "{}"}, timeout=120))
+
+        with ThreadPoolExecutor(6) as pool:
+            got = list(pool.map(one, range(6)))
+        codes = sorted(r.status_code for r in got)
+        assert 200 in codes and 429 in codes and set(codes) <= {200, 429}, codes
+        busy = next(r for r in got if r.status_code == 429)
+        assert busy.headers["retry-after"] == "2" and "try again" in busy.json()["detail"]
+        assert one(0).status_code == 200  # once the burst is over, a clip is heard again

@@ -160,6 +160,8 @@ def create_app(index: str | Path, settings: Settings | None = None) -> FastAPI:
     # Transcribing a clip takes all the cores for a few hundred ms: one at a time,
     # so a burst of voice queries waits its turn instead of starving every search.
     media_slots = threading.BoundedSemaphore(max(1, s.media_concurrency))
+    media_waiting = [0]  # clips queued for a slot; past media_queue_max a clip is turned away (429)
+    media_lock = threading.Lock()
 
     @app.middleware("http")
     async def _crash(request: Request, call_next):
@@ -262,8 +264,17 @@ def create_app(index: str | Path, settings: Settings | None = None) -> FastAPI:
     def multipart_search(eng, req: SearchRequest, images: list[bytes], clip: tuple[str, bytes] | None) -> ApiResult:
         spoken, frames = None, []
         if clip:
-            with media_slots:
-                spoken, frames = media_query(eng, req, *clip)
+            with media_lock:
+                if media_waiting[0] >= s.media_concurrency + s.media_queue_max:
+                    raise HTTPException(429, "busy transcribing other clips: try again in a few seconds, or type the query",
+                                        headers={"Retry-After": "2"})
+                media_waiting[0] += 1
+            try:
+                with media_slots:
+                    spoken, frames = media_query(eng, req, *clip)
+            finally:
+                with media_lock:
+                    media_waiting[0] -= 1
         return run(eng, req, images + frames, spoken or None)
 
     @app.post("/search", response_model=ApiResult, openapi_extra={"requestBody": {"content": {
@@ -425,6 +436,7 @@ def create_app(index: str | Path, settings: Settings | None = None) -> FastAPI:
                         codes["404"] = "no such product"
                     if method == "post" and path == "/search":
                         codes.update({"400": "no query, or too many files", "413": "too large or too long",
+                                      "429": "busy transcribing: retry after Retry-After seconds",
                                       "415": "not a supported file type"})
                     if path.startswith("/admin"):
                         codes.update({"401": "missing or wrong admin token", "403": "admin endpoints are off",
