@@ -18,6 +18,7 @@ import logging
 import os
 import random
 import shutil
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -69,15 +70,12 @@ class Writer:
                                  stderr=subprocess.PIPE, text=True)
         deleted = 0
         if self.delete:
-            with httpx.Client(timeout=60) as c:
-                from shopsearch.index.embedded import EmbeddedIndex
-
-                ix = EmbeddedIndex(self.index)
-                ids = ix.ids()[: self.delete]
-                ix.close()
-            for s in range(0, len(ids), max(1, len(ids) // 5)):
+            with sqlite3.connect(self.index / "records.sqlite") as db:
+                ids = [r[0] for r in db.execute("SELECT id FROM products ORDER BY rowid LIMIT ?", (self.delete,))]
+            step = max(1, len(ids) // 5)
+            for s in range(0, len(ids), step):
                 time.sleep(2)
-                r = subprocess.run(cli + ["ingest", "--delete", ",".join(ids[s: s + max(1, len(ids) // 5)]), "--index",
+                r = subprocess.run(cli + ["ingest", "--delete", ",".join(ids[s: s + step]), "--index",
                                           str(self.index)], env=self.env, capture_output=True, text=True)
                 deleted += int(r.stdout.split("deleted ")[1].split(" ")[0]) if r.returncode == 0 else 0
         if p is not None:

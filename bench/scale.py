@@ -13,11 +13,8 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
-import resource
 import shutil
 import sqlite3
-import statistics
 import subprocess
 import sys
 import time
@@ -26,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import BENCH, ROOT, percentiles  # noqa: E402
+from common import BENCH, ROOT  # noqa: E402
 
 FIELDS = ("text", "image", "visual")
 

@@ -297,8 +297,9 @@ def serve(
     path = _index_path(index)
     if not path.startswith(("http://", "https://")) and not (Path(path) / "records.sqlite").exists():
         _fail(f"No index at {path}: run `shopsearch ingest CATALOGUE --index {path}` first")
-    _engine(path).encoder  # refuse a mismatched index here, before the server starts
-    run_server(path, host or s.host, port or s.port, s)
+    eng = _engine(path)
+    eng.encoder  # refuse a mismatched index here, before the server starts; the server reuses it
+    run_server(path, host or s.host, port or s.port, s, engine=eng)
 
 
 @app.command()

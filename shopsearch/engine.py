@@ -94,8 +94,14 @@ class Engine:
         """`image_vectors` and `intent` let callers (more like this) pass what they already know.
         The whole search reads one view of the index, even while an ingest writes."""
         with self.index.pinned():
+            if q.facets and any(getattr(q.filters, f) for f in FACET_FIELDS):
+                # the facet pools below search again: embed the photos and parse the text once
+                if q.images and image_vectors is None:
+                    image_vectors = self.embed_images(q.images)
+                if intent is None and q.text and q.understand:
+                    intent = self.parse(q.text)
             res = self._search(q, image_vectors, intent)
-            if q.facets and res.facets is not None:
+            if q.facets:
                 self._disjunctive_facets(q, image_vectors, intent, res)
             return res
 
@@ -109,9 +115,9 @@ class Engine:
             others = q.model_copy(update={"filters": q.filters.model_copy(update={name: []}), "session": None})
             pool = self._search(others, image_vectors, intent, pool_only=True)
             counts = self._facets(pool).get(name, {})
+            listed = {k.lower() for k in counts}
             for v in getattr(q.filters, name):  # a picked value stays listed, even at zero
-                match = next((k for k in counts if k.lower() == v.lower()), None)
-                if match is None:
+                if v.lower() not in listed:
                     counts[v] = 0
             res.facets[name] = counts
 

@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -50,3 +51,31 @@ def running_server(index: Path, env: dict | None = None, timeout: float = 120):
         except subprocess.TimeoutExpired:
             p.kill()
         log.close()
+
+
+@contextmanager
+def connection_listener():
+    """(port, connections): a loopback socket that records every connection made to
+    it, to show that nothing fetched a URL pointing there."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(8)
+    sock.settimeout(0.2)
+    seen: list = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                seen.append(sock.accept()[1])
+            except OSError:
+                pass
+
+    t = threading.Thread(target=accept, daemon=True)
+    t.start()
+    try:
+        yield sock.getsockname()[1], seen
+    finally:
+        stop.set()
+        t.join()
+        sock.close()

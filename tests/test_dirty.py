@@ -4,13 +4,12 @@ number, every good row is indexed, and the process neither crashes nor hangs."""
 from __future__ import annotations
 
 import json
-import socket
-import threading
 from pathlib import Path
 
 import pytest
 
 from conftest import cli, fashion_rows
+from server import connection_listener
 from dirty import make_dirty, make_dirty_jsonl
 
 
@@ -30,27 +29,8 @@ def _ids(idx: Path) -> set[str]:
 
 @pytest.fixture(scope="module")
 def listener():
-    """A loopback socket that records every connection made to it."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(8)
-    sock.settimeout(0.2)
-    seen: list = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        while not stop.is_set():
-            try:
-                seen.append(sock.accept()[1])
-            except OSError:
-                pass
-
-    t = threading.Thread(target=accept, daemon=True)
-    t.start()
-    yield sock.getsockname()[1], seen
-    stop.set()
-    t.join()
-    sock.close()
+    with connection_listener() as (port, seen):
+        yield port, seen
 
 
 @pytest.fixture(scope="module")

@@ -4,12 +4,9 @@ type sniffing, corrupt photos and multipart abuse are in test_api.py.)"""
 from __future__ import annotations
 
 import io
-import json
 import re
 import shutil
-import socket
 import sqlite3
-import threading
 import wave
 
 import httpx
@@ -17,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from server import running_server
+from server import connection_listener, running_server
 
 TOKEN = "s3cret-admin-token-for-tests"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -149,34 +146,14 @@ def test_only_photos_leave_the_image_endpoint(api, photos):
 
 def test_no_server_side_fetching(api):
     """A URL anywhere a photo goes is refused without a connection being made."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(4)
-    sock.settimeout(0.2)
-    hits: list = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        while not stop.is_set():
-            try:
-                hits.append(sock.accept())
-            except OSError:
-                pass
-
-    t = threading.Thread(target=accept, daemon=True)
-    t.start()
-    url = f"http://127.0.0.1:{sock.getsockname()[1]}/photo.jpg"
-    try:
+    with connection_listener() as (port, hits):
+        url = f"http://127.0.0.1:{port}/photo.jpg"
         r = clean(api.post("/admin/products", json=[{"id": "ssrf", "title": "SSRF", "image": url}], headers=AUTH))
         assert r.json()["upserted"] == 0 and "not fetched" in r.json()["errors"][0]
         r = clean(api.post("/search", json={"text": "shirt", "image_url": url, "images": [url]}))
         assert r.status_code in (200, 422)
         r = clean(api.post("/search", files={"image": ("u.txt", url.encode(), "text/plain")}, data={"query": "{}"}))
         assert r.status_code == 415
-    finally:
-        stop.set()
-        t.join()
-        sock.close()
     assert hits == []
 
 

@@ -114,8 +114,11 @@ def _swagger_ui_path() -> Path | None:
     return path if (path / "swagger-ui-bundle.js").is_file() else None
 
 
-def create_app(index: str | Path, settings: Settings | None = None) -> FastAPI:
+def create_app(index: str | Path, settings: Settings | None = None, engine=None) -> FastAPI:
+    """The app over `index`; `engine`, if given, is an Engine already opened on it
+    (the CLI opens one to refuse a mismatched index before the server starts)."""
     s = settings or get_settings()
+    opened = engine
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -125,7 +128,8 @@ def create_app(index: str | Path, settings: Settings | None = None) -> FastAPI:
         purged = store.purge_older_than(s.event_retention_days)  # retention, applied at every start
         if purged:
             log.info("purged %d events older than %s days", purged, s.event_retention_days)
-        engine = Engine(str(index), settings=s, events=store)
+        engine = opened or Engine(str(index), settings=s)
+        engine.events = store
         engine.index.serving = True
         engine.warm_up()
         app.state.engine, app.state.events = engine, store
@@ -450,8 +454,8 @@ def create_app(index: str | Path, settings: Settings | None = None) -> FastAPI:
     return app
 
 
-def serve(index: str | Path, host: str, port: int, settings: Settings | None = None) -> None:
+def serve(index: str | Path, host: str, port: int, settings: Settings | None = None, engine=None) -> None:
     """Run the app with uvicorn (one process; models load once at start-up)."""
     import uvicorn
 
-    uvicorn.run(create_app(index, settings), host=host, port=port, log_level="info")
+    uvicorn.run(create_app(index, settings, engine), host=host, port=port, log_level="info")

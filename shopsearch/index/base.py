@@ -33,7 +33,7 @@ def check_schema(index: "Index") -> None:
         raise IndexMismatch(
             f"index {index.location} has schema version {found}; this Shopsearch reads version {SCHEMA_VERSION}. "
             + ("Upgrade Shopsearch (pip install -U shopsearch) to open it, or rebuild it"
-               if newer else "Rebuild it") + f": shopsearch ingest CATALOGUE --images DIR --index NEW_FOLDER")
+               if newer else "Rebuild it") + ": shopsearch ingest CATALOGUE --images DIR --index NEW_FOLDER")
 
 
 @dataclass

@@ -32,6 +32,7 @@ from shopsearch.index.base import (Candidates, Index, IndexMismatch, Record, Vec
                                    filter_mask)
 from shopsearch.index.lexical import tokenize
 from shopsearch.schema import Filters, Product
+from shopsearch.settings import get_settings
 
 log = logging.getLogger(__name__)
 
@@ -74,16 +75,17 @@ class Snapshot:
     products: dict[int, Product] = field(default_factory=dict)
     bm25: object | None = None
     ann: dict[str, object] = field(default_factory=dict)
+    gen: int = 0  # the write generation these rows are
 
     @property
     def large(self) -> bool:
         return self.docs is None
 
 
-def _settings():
-    from shopsearch.settings import get_settings
-
-    return get_settings()
+def _generation(db: sqlite3.Connection) -> int:
+    """The write generation stored in the meta table (bumped by every write)."""
+    row = db.execute("SELECT value FROM meta WHERE key='generation'").fetchone()
+    return int(json.loads(row[0]) or 0) if row else 0
 
 
 class _Interner(dict):
@@ -202,7 +204,7 @@ class EmbeddedIndex(Index):
             self._bump()
 
     def _bump(self) -> None:
-        gen = int(self.get_meta("generation", 0) or 0) + 1
+        gen = _generation(self.db) + 1
         self.db.execute("INSERT OR REPLACE INTO meta VALUES ('generation', ?)", (json.dumps(gen),))
 
     # -- writing -------------------------------------------------------------
@@ -283,7 +285,7 @@ class EmbeddedIndex(Index):
 
     # -- snapshot ------------------------------------------------------------
     def _version(self) -> tuple[int, int]:
-        return (self.db.execute("PRAGMA data_version").fetchone()[0], int(self.get_meta("generation", 0) or 0))
+        return self.db.execute("PRAGMA data_version").fetchone()[0], _generation(self.db)
 
     @contextmanager
     def pinned(self) -> Iterator[Snapshot]:
@@ -318,7 +320,7 @@ class EmbeddedIndex(Index):
                     # been quiet for a while, so an ingest causes one rebuild, not one per batch.
                     if self._pending is None or self._pending[0] != v:
                         self._pending = (v, now)
-                    if not snap.large or now - self._pending[1] >= _settings().large_reload_quiet_s:
+                    if not snap.large or now - self._pending[1] >= get_settings().large_reload_quiet_s:
                         self._pending = None
                         self._reloader = threading.Thread(target=self._reload, name="index-reload", daemon=True)
                         self._reloader.start()
@@ -335,17 +337,12 @@ class EmbeddedIndex(Index):
         try:
             con = sqlite3.connect(str(self.path / DB_NAME), check_same_thread=False, isolation_level=None)
             try:
-                con.execute("BEGIN")  # one consistent read of rows and generation
-                v = (con.execute("PRAGMA data_version").fetchone()[0],
-                     int(json.loads((con.execute("SELECT value FROM meta WHERE key='generation'").fetchone()
-                                     or ["0"])[0]) or 0))
                 snap = self._load(con)
-                con.execute("COMMIT")
             finally:
                 con.close()
             with self._lock:
-                if self._snap is not None and self._seen_version is not None and v[1] >= self._seen_version[1]:
-                    self._snap, self._seen_version = snap, (self._version()[0], v[1])
+                if self._snap is not None and self._seen_version is not None and snap.gen >= self._seen_version[1]:
+                    self._snap, self._seen_version = snap, (self._version()[0], snap.gen)
         except Exception:  # the next check tries again; searches keep the view they have
             log.exception("index %s: background reload failed", self.path)
         finally:
@@ -360,8 +357,6 @@ class EmbeddedIndex(Index):
         """Stream the records in once: ids, filter and facet columns, predicted
         attributes; vectors as float32 (small) or FAISS graphs (large, read from the
         generation's saved files when present); BM25 from its saved index."""
-        from shopsearch.settings import get_settings
-
         st = get_settings()
         db = con or self.db
         own = not db.in_transaction
@@ -374,7 +369,7 @@ class EmbeddedIndex(Index):
                 db.execute("COMMIT")
 
     def _read_all(self, db: sqlite3.Connection, st) -> Snapshot:
-        gen = int(json.loads((db.execute("SELECT value FROM meta WHERE key='generation'").fetchone() or ["0"])[0]) or 0)
+        gen = _generation(db)
         n = db.execute("SELECT COUNT(*) FROM products").fetchone()[0]
         large = n > st.ann_threshold
         ann_saved = large and self._ann_files(gen)[1].exists()
@@ -444,7 +439,7 @@ class EmbeddedIndex(Index):
             vectors = {f: np.zeros((0, dims.get(f, 0)), np.float32) for f in FIELDS}
         del blobs
         snap = Snapshot(ids=ids, pos_of={p: r for r, p in enumerate(ids)}, rowids=rowids, docs=docs, vectors=vectors,
-                        dims=dims, has=has, predicted=predicted, ann=ann)
+                        dims=dims, has=has, predicted=predicted, ann=ann, gen=gen)
         for k, vals in colvals.items():
             snap.columns[k] = np.array(vals, dtype=object)
         snap.columns["price"] = price
@@ -474,7 +469,6 @@ class EmbeddedIndex(Index):
 
     def _read_ann(self, gen: int) -> tuple[dict, dict[str, np.ndarray]]:
         import faiss
-        from shopsearch.settings import get_settings
 
         files, done = self._ann_files(gen)
         with np.load(done) as z:
@@ -583,7 +577,6 @@ class EmbeddedIndex(Index):
         if ann is None:
             return top_k(s.vectors[field] @ v, k, mask)
         import faiss
-        from shopsearch.settings import get_settings
 
         st = get_settings()
         rerank = k <= st.ann_rerank
