@@ -16,12 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import percentiles, timed  # noqa: E402
 
 from shopsearch.engine import Engine  # noqa: E402
-from shopsearch.query.tables import COLOUR_FAMILIES  # noqa: E402
-
-
-def families(colour: str) -> set[str]:
-    fam = {f for f, members in COLOUR_FAMILIES.items() if colour in members}
-    return fam or {colour.lower()}
+from shopsearch.query.tables import colour_families as families  # noqa: E402
 
 
 def main() -> None:

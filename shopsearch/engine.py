@@ -200,6 +200,8 @@ class Engine:
         if pool_only:  # the candidate set, for facet counts
             return pos
         if intent is not None and len(pos):
+            if image_only and not intent.brands:
+                intent.brands = self._brands(q.text)
             boost, penalty = self._intent_scores(intent, pos, image_only, attr_w)
             if boost is not None:
                 parts["attributes"] = boost
@@ -298,11 +300,14 @@ class Engine:
         """Bounded boost: weight x (fraction of named attributes the product has);
         a penalty of the same size for each negated attribute it has."""
         named = [("type", intent.types), ("colour", intent.colours), ("gender", intent.genders)]
+        if image_only:  # a brand only the photo can tell (the brand head)
+            named.append(("brand", intent.brands))
         named = [(n, set(v)) for n, v in named if v]
         boost = None
         if named and weight > 0:
             hit = np.zeros(len(pos))
-            shares = {n: getattr(self.settings, f"attribute_share_{n}") * self._facet_like(n) for n, _ in named}
+            shares = {n: getattr(self.settings, f"attribute_share_{n}") * (1.0 if n == "brand" else self._facet_like(n))
+                      for n, _ in named}
             norm = sum(shares.values()) or 1.0
             for name, wanted in named:
                 share = shares[name] / norm
@@ -385,6 +390,16 @@ class Engine:
         for wrong, right in intent.corrections.items():
             fixed = re.sub(rf"\b{re.escape(wrong)}\b", right, fixed, flags=re.IGNORECASE)
         return fixed
+
+    def _brands(self, text: str | None) -> list[str]:
+        """Brands the image tower's brand head knows that the query names ("puma" in "Puma Men Black Shoes")."""
+        if not text:
+            return []
+        if getattr(self, "_brand_matcher", None) is None:
+            from shopsearch.catalog.brand import BrandMatcher
+
+            self._brand_matcher = BrandMatcher(getattr(self.encoder, "brand_words", list)())
+        return self._brand_matcher.find(text)
 
     def _predicted_p(self, pos: int, name: str, wanted: set[str]) -> float:
         """Probability, by the image tower's attribute head, that the photo shows a wanted value."""

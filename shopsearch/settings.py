@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     attribute_share_type: float = 0.5
     attribute_share_colour: float = 0.3
     attribute_share_gender: float = 0.2
+    # Photo-only matching of a query that names a brand the image tower's brand
+    # head knows: that head's probability joins the evidence with this share.
+    attribute_share_brand: float = 0.5
     # A field boosts only if it is facet-like: few distinct values per product
     # (fashion types: 0.01; free-form Amazon categories: 0.17, where boosts hurt).
     facet_like_ratio: float = 0.05

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from conftest import fashion_rows, write_csv
+from shopsearch.catalog.brand import BrandMatcher, brand_from_title, label_brands, product_brand, query_brands
 from shopsearch.encoders.image import ImageTower
 from shopsearch.encoders.train import TrainConfig, train
 from shopsearch.settings import Settings
@@ -24,6 +25,8 @@ def test_loss_falls_card_is_written_and_heads_give_valid_labels(tmp_path, train_
     card = json.loads((out / "card.json").read_text())
     for key in ("data", "split", "hyper_parameters", "validation_metrics", "train_seconds", "heads"):
         assert key in card, key
+    assert {"type", "colour", "gender", "brand"} <= set(card["heads"])
+    assert {"nike", "puma"} <= set(card["heads"]["brand"])  # brands from the titles' "<Brand> <Gender> ..." prefix
     assert card["data"]["products"] == 300 and card["hyper_parameters"]["epochs"] == 6
     tower = ImageTower.load(out, Settings())
     photos = [str(data_dir / r["image_hr"]) for r in fashion_rows(5)]
@@ -62,3 +65,19 @@ def test_a_worse_model_is_not_promoted_unless_forced(tmp_path, train_csv, data_d
     assert (out / "card.json").read_text() == served
     forced = train(train_csv, data_dir, out, cfg=worse_cfg, progress=False, force=True)
     assert forced.promoted and json.loads((out / "card.json").read_text())["hyper_parameters"]["lr"] == 1e-5
+
+
+def test_brand_labels_come_from_the_column_else_the_title_prefix():
+    assert brand_from_title("Puma Men Black Sports Shoes") == "puma"
+    assert brand_from_title("Gini and Jony Girls Pink Top") == "gini and jony"
+    assert brand_from_title("United Colors of Benetton Women Red Top") == "united colors of benetton"
+    assert brand_from_title("Men Black Shirt") == ""  # no words before the gender word
+    assert brand_from_title("Black leather wallet with zip") == ""  # not the "<Brand> <Gender>" pattern
+    assert product_brand("Nike ", "Puma Men Black Shoes") == "nike"  # a brand column wins
+    titles = ["Revlon Women Red Lipstick", "Revlon Colorstay Lip Liner", "Denim Men Blue Jeans", "Levis Men Denim Jacket",
+              "Roadster Denim Shirt"]
+    assert label_brands([""] * 5, titles, 1)[:2] == ["revlon", "revlon"]  # a known brand the title starts with
+    assert query_brands(["revlon", "denim", "levis"], titles) == ["revlon", "levis"]  # "denim" is mostly a word
+    m = BrandMatcher(["puma", "red tape", "red", "gini and jony"])
+    assert m.find("Red Tape Men Brown Shoes") == ["red tape"]  # longest first
+    assert m.find("a PUMA bag") == ["puma"] and m.find("pumas") == [] and m.find("") == []

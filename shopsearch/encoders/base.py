@@ -81,3 +81,7 @@ class TowerPair:
 
     def predict_attributes(self, images: Sequence[ImageLike]) -> list[dict[str, str]]:
         return self.image.encode_image_full(images)[2]
+
+    def brand_words(self) -> list[str]:
+        """Brands the image tower's brand head reads off a photo that a query may name."""
+        return self.image.brand_words()

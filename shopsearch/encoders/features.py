@@ -52,6 +52,7 @@ def cached_features(
     pooling: str = "avg",
 ) -> tuple[np.ndarray, np.ndarray]:
     cache_dir.mkdir(parents=True, exist_ok=True)
+    paths = [os.path.abspath(p) for p in paths]  # one key per photo, whatever the working directory
     f = _store(cache_dir, trunk, augment_seed, pooling)
     dim = trunk_dim(pooling)
     known_paths: list[str] = []

@@ -203,3 +203,9 @@ class ImageTower:
 
     def predict_attributes(self, images: Sequence[ImageLike]) -> list[dict[str, str]]:
         return self.encode_image_full(images)[2]
+
+    def brand_words(self) -> list[str]:
+        """The brand head's labels that are safe to spot in a query: training keeps
+        those that titles use as a brand, not as a word ("denim" is left out)."""
+        card = self.heads.card
+        return list(card.get("query_brands", self.heads.labels.get("brand", [])))

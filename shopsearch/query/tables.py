@@ -35,6 +35,13 @@ COLOUR_FAMILIES: dict[str, tuple[str, ...]] = {
     "gold": ("Gold", "Copper", "Bronze"),
 }
 
+
+def colour_families(colour: str) -> set[str]:
+    """The families a catalogue colour belongs to ("Navy Blue" -> blue, navy); itself if none."""
+    fam = {f for f, members in COLOUR_FAMILIES.items() if colour in members}
+    return fam or {colour.lower()}
+
+
 # Word or phrase -> family words and/or catalogue colour values.
 COLOUR_SYNONYMS: dict[str, tuple[str, ...]] = {
     "gray": ("grey",), "ash": ("grey",), "slate": ("grey",), "melange": ("Grey Melange",),

@@ -1,0 +1,79 @@
+"""Attribute heads on the unseen split (products with id % 5 == 0, never trained on):
+how often the image tower's prediction from the photo alone matches the catalogue.
+Beside each figure, the majority-class baseline on the same products.
+
+    python bench/heads.py                       # the shipped model
+    python bench/heads.py --model path/to/model # a retrained one
+
+Colour family: the predicted colour and the true one share a family
+(COLOUR_FAMILIES: "Navy Blue" counts for blue and navy); "by family" sums the colour
+head's probabilities per family and takes the best family."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import DATA  # noqa: E402
+
+from shopsearch.catalog.brand import label_brands  # noqa: E402
+from shopsearch.encoders.features import cached_features  # noqa: E402
+from shopsearch.encoders.image import Heads, ImageTower  # noqa: E402
+from shopsearch.encoders.train import load_pairs  # noqa: E402
+from shopsearch.query.tables import COLOUR_FAMILIES, colour_families  # noqa: E402
+from shopsearch.settings import get_settings  # noqa: E402
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", default=None, help="model folder (default: the shipped one)")
+    ap.add_argument("--catalogue", default=str(DATA / "catalogue.csv"))
+    ap.add_argument("--unseen", default="id % 5 != 0", help="rule that drops the products trained on")
+    a = ap.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    s = get_settings()
+    tower = ImageTower.load(Path(a.model) if a.model else s.image_model, s)
+    products, photos, _ = load_pairs(Path(a.catalogue), Path(a.catalogue).parent, a.unseen, None, None)
+    feats, hists = cached_features([p[0] for p in photos], tower.trunk, Path(s.cache) / "features", None,
+                                   "unseen photos", tower.heads.pooling)
+    h = tower.heads.hidden(Heads.inputs(feats, hists))
+    out: dict = {"products": len(products), "model": tower.id}
+    brands = label_brands([p.brand for p in products], [p.title for p in products], 1)
+    for name, labels in tower.heads.labels.items():
+        truth = brands if name == "brand" else [
+            getattr(p, name) if name in ("type", "colour", "gender") else p.attrs.get(name, "") for p in products]
+        logits = h @ tower.heads.p[f"head_{name}_w"] + tower.heads.p[f"head_{name}_b"]
+        known = np.array([bool(t) and t != "NA" for t in truth])
+        pred = [labels[i] for i in logits.argmax(1)]
+        ok = np.array([p == t for p, t in zip(pred, truth)])[known]
+        major = Counter(t for t, k in zip(truth, known) if k).most_common(1)[0]
+        row = {"accuracy": round(float(ok.mean()), 4), "majority_baseline": round(major[1] / known.sum(), 4),
+               "known": int(known.sum())}
+        if name == "brand":
+            top5 = np.argsort(-logits, axis=1)[:, :5]
+            row["top5"] = round(float(np.mean([t in {labels[i] for i in r} for t, r, k in zip(truth, top5, known) if k])), 4)
+        if name == "colour":
+            fam_ok = np.array([bool(colour_families(p) & colour_families(t)) for p, t in zip(pred, truth)])[known]
+            prob = np.exp(logits - logits.max(1, keepdims=True))
+            prob /= prob.sum(1, keepdims=True)
+            fams = list(COLOUR_FAMILIES)
+            member = np.array([[lab in COLOUR_FAMILIES[f] for lab in labels] for f in fams], np.float32)  # F x L
+            best = (prob @ member.T).argmax(1)
+            by_fam = np.array([fams[b] in colour_families(t) for b, t in zip(best, truth)])[known]
+            fam_major = Counter(f for t, k in zip(truth, known) if k for f in colour_families(t)).most_common(1)[0]
+            row.update({"family_accuracy": round(float(fam_ok.mean()), 4),
+                        "family_accuracy_by_family": round(float(by_fam.mean()), 4),
+                        "family_majority_baseline": round(fam_major[1] / known.sum(), 4)})
+        out[name] = row
+    print(json.dumps(out, indent=2))
+
+
+if __name__ == "__main__":
+    main()
