@@ -105,14 +105,15 @@ def head_labels(products, raw, cfg: TrainConfig) -> dict[str, tuple[list[str], n
     for name in HEAD_FIELDS:
         if name == "brand":  # the brand column, else the title's "<Brand> <Gender> ..." prefix
             vals = label_brands([p.brand for p in products], [p.title for p in products], cfg.min_brand_products)
+            least, most = cfg.min_brand_products, cfg.max_brand_labels
         else:
             vals = [(getattr(p, name, "") if name in ("type", "colour", "gender") else p.attrs.get(name, "")) or ""
                     for p in products]
+            least, most = 3, cfg.max_head_labels
         counts: dict[str, int] = {}
         for v in vals:
             if v and v != "NA":
                 counts[v] = counts.get(v, 0) + 1
-        least, most = (cfg.min_brand_products, cfg.max_brand_labels) if name == "brand" else (3, cfg.max_head_labels)
         labels = sorted([k for k, c in counts.items() if c >= least], key=lambda k: -counts[k])[:most]
         if len(labels) < 2:
             continue
