@@ -29,6 +29,17 @@ PUBLISHED = {"Marqo-FashionSigLIP": (0.179, 0.489, 0.293), "ViT-B-16-SigLIP-webl
              "FashionCLIP2.0": (0.122, 0.404, 0.217)}
 
 
+def unseen_queries() -> list[tuple[str, set[str]]]:
+    """(query text, target product ids) for the text-to-image queries whose targets are all unseen."""
+    targets: dict[str, set[str]] = defaultdict(set)
+    text: dict[str, str] = {}
+    with (BENCH / "marqo-kagl" / "text2image-qrels.tsv").open(encoding="utf-8") as f:
+        for r in csv.DictReader(f, delimiter="\t"):
+            targets[r["query_id"]].add(r["product_id"])
+            text[r["query_id"]] = r["query"]
+    return [(text[q], t) for q, t in targets.items() if all(int(p) % 5 == 0 for p in t)]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--index", default="var/full-index")
@@ -36,23 +47,17 @@ def main() -> None:
     ap.add_argument("--no-attributes", action="store_true", help="dense photo vectors only")
     a = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    targets: dict[str, set[str]] = defaultdict(set)
-    text: dict[str, str] = {}
-    with (BENCH / "marqo-kagl" / "text2image-qrels.tsv").open(encoding="utf-8") as f:
-        for r in csv.DictReader(f, delimiter="\t"):
-            targets[r["query_id"]].add(r["product_id"])
-            text[r["query_id"]] = r["query"]
-    unseen = [q for q, t in targets.items() if all(int(p) % 5 == 0 for p in t)]
+    unseen = unseen_queries()
     eng = Engine(a.index)
     eng.warm_up()
     r1 = r10 = rr = 0.0
     ms = []
-    for q in unseen:
-        res, t = timed(eng.search, Query(text=text[q], fields=["image"], page_size=a.k, facets=False,
+    for qtext, want in unseen:
+        res, t = timed(eng.search, Query(text=qtext, fields=["image"], page_size=a.k, facets=False,
                                          understand=not a.no_attributes))
         ms.append(t)
         ids = [h.id for h in res.hits]
-        hit = [i for i, p in enumerate(ids) if p in targets[q]]
+        hit = [i for i, p in enumerate(ids) if p in want]
         r1 += bool(hit) and hit[0] == 0
         r10 += bool(hit) and hit[0] < 10
         rr += 1.0 / (hit[0] + 1) if hit else 0.0

@@ -38,6 +38,15 @@ def test_loss_falls_card_is_written_and_heads_give_valid_labels(tmp_path, train_
             assert max(probs, key=probs.get) == attrs[name]
 
 
+def test_self_supervised_warm_up_learns_to_match_two_views_of_a_photo(tmp_path, train_csv, data_dir):
+    out = tmp_path / "model"
+    rep = train(train_csv, data_dir, out, cfg=TrainConfig(epochs=2, augment_views=1, batch=64, ssl_epochs=3),
+                progress=False)
+    card = json.loads((out / "card.json").read_text())
+    assert len(card["ssl_losses"]) == 3 and card["ssl_losses"][-1] < card["ssl_losses"][0]
+    assert card["hyper_parameters"]["ssl_epochs"] == 3 and len(rep.losses) == 2
+
+
 def test_interrupted_training_resumes_from_its_checkpoint(tmp_path, train_csv, data_dir):
     out = tmp_path / "model"
     cfg = TrainConfig(epochs=4, augment_views=0, batch=64)

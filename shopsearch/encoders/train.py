@@ -56,6 +56,7 @@ class TrainConfig:
     pooling: str = "bands"  # "avg" (global average) or "bands" (global + 3 horizontal bands)
     caption_mix: bool = False  # each step pairs a photo with its full caption, its title or its attribute sentence
     hard_negatives: bool = False  # batches hold pairs of the same type in different colours
+    ssl_epochs: int = 0  # self-supervised warm-up (two views of a photo, no labels) before the contrastive stage
     min_brand_products: int = 10  # a brand needs this many products to get a label in the brand head
     max_brand_labels: int = 400
 
@@ -155,6 +156,34 @@ def hard_negative_order(rng, idx: np.ndarray, products, batch: int) -> np.ndarra
     # keep pairs together within batches
     pairs = np.array(out[: len(out) // 2 * 2]).reshape(-1, 2)
     return pairs[rng.permutation(len(pairs))].reshape(-1)[: len(idx)]
+
+
+def ssl_pretrain(torch, model, X: np.ndarray, M: np.ndarray, idx: np.ndarray, cfg: TrainConfig, rng,
+                 progress: bool = True) -> list[float]:
+    """Instance discrimination (SimCLR's NT-Xent) between two views of each training
+    photo: no captions or labels, so it warms up the shared hidden layer on photos
+    alone before the contrastive stage."""
+    nn, F = torch.nn, torch.nn.functional
+    proj = nn.Linear(cfg.hidden, 256)
+    opt = torch.optim.AdamW(list(model.l1.parameters()) + list(proj.parameters()), lr=cfg.lr,
+                            weight_decay=cfg.weight_decay)
+    Xt = torch.from_numpy(X)
+    avail = [np.where(M[:, i])[0] for i in range(M.shape[1])]
+    losses = []
+    for _ in tqdm(range(cfg.ssl_epochs), desc="pretrain (self-supervised)", unit="epoch", disable=not progress):
+        order, total, steps = rng.permutation(idx), 0.0, 0
+        for b in range(0, len(order), cfg.batch):
+            ib = order[b : b + cfg.batch]
+            if len(ib) < 2:
+                continue
+            v = np.array([rng.choice(avail[i], 2, replace=len(avail[i]) < 2) for i in ib])
+            z1, z2 = (F.normalize(proj(F.gelu(model.l1(Xt[v[:, k], ib]), approximate="tanh")), dim=-1) for k in (0, 1))
+            sim, tgt = z1 @ z2.T / 0.1, torch.arange(len(ib))
+            loss = (F.cross_entropy(sim, tgt) + F.cross_entropy(sim.T, tgt)) / 2
+            opt.zero_grad(); loss.backward(); opt.step()
+            total, steps = total + float(loss.detach()), steps + 1
+        losses.append(total / max(steps, 1))
+    return losses
 
 
 def _model(torch, in_dim: int, cfg: TrainConfig, heads: dict):
@@ -279,7 +308,10 @@ def train(
     model = _model(torch, X.shape[2], cfg, heads)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps_per_epoch = max(1, math.ceil(len(tr_idx) / cfg.batch))
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.epochs * steps_per_epoch, pct_start=0.1)
+    total_steps = cfg.epochs * steps_per_epoch
+    # at least two warm-up steps: OneCycleLR divides by (warm-up steps - 1)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=total_steps,
+                                                pct_start=min(0.5, max(0.1, 2.5 / total_steps)))
 
     out.parent.mkdir(parents=True, exist_ok=True)
     work = out.parent / f".{out.name}.training"
@@ -296,6 +328,9 @@ def train(
             resumed_from = start_epoch
             log.info("resuming from checkpoint at epoch %d", start_epoch)
 
+    ssl_losses: list[float] = []
+    if cfg.ssl_epochs and start_epoch == 0:
+        ssl_losses = ssl_pretrain(torch, model, X, M, tr_idx, cfg, rng, progress)
     Xt = torch.from_numpy(X); Tt = torch.from_numpy(T); TVt = torch.from_numpy(TV)
     labels_t = {k: torch.from_numpy(v[1]) for k, v in heads.items()}
     bar = tqdm(total=cfg.epochs, initial=start_epoch, desc="train", unit="epoch", disable=not progress)
@@ -373,6 +408,7 @@ def train(
         "hyper_parameters": asdict(cfg),
         "validation_metrics": metrics,
         "losses": [round(x, 4) for x in losses],
+        **({"ssl_losses": [round(x, 4) for x in ssl_losses]} if ssl_losses else {}),
         "train_seconds": round(seconds, 1),
         "command": " ".join(["shopsearch"] + sys.argv[1:]) if sys.argv and "shopsearch" in sys.argv[0] else None,
     })

@@ -1,0 +1,163 @@
+"""Training variants over several seeds, reported as medians: validation t2i
+R@10, the attribute heads on the unseen split, and KAGL text->photo (the 319
+queries whose targets are all unseen, photos only over all 44,072 products).
+
+    python bench/seeds.py                                   # base config, seeds 0 1 2
+    python bench/seeds.py --variant hard_negatives --variant caption_mix --seeds 0
+    python bench/seeds.py --model shopsearch/models/fashion # score existing model folders only
+
+Each run trains exactly as `shopsearch train ... --exclude "id % 5 == 0"` does
+(the unseen split is never trained on) and writes var/seeds/<variant>-s<seed>.
+An existing folder whose card has the same config is reused, not retrained.
+
+KAGL here skips building a 44k-product index per model. It reads the cached trunk
+features of every product's first photo. It scores the way the engine scores a
+photo-only query (`fields: ["image"]`): the top 1,000 by the aligned vector,
+reciprocal-rank points 61/(60+rank), plus `photo_attribute_boost` times the
+share-weighted probability that the photo shows the type, colour, gender and
+brand the query names. The engine's own path (`bench/kagl.py` on a built index)
+agrees with this to within 0.003 R@10 on the shipped model."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import statistics
+import sys
+from collections import defaultdict
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import DATA, ROOT  # noqa: E402
+from heads import head_table  # noqa: E402
+from kagl import unseen_queries  # noqa: E402
+
+from shopsearch.catalog.brand import BrandMatcher  # noqa: E402
+from shopsearch.encoders.features import cached_features  # noqa: E402
+from shopsearch.encoders.image import Heads, ImageTower, Trunk  # noqa: E402
+from shopsearch.encoders.train import TrainConfig, load_pairs, train  # noqa: E402
+from shopsearch.query.parser import parse  # noqa: E402
+from shopsearch.query.vocab import Vocabulary  # noqa: E402
+from shopsearch.settings import get_settings  # noqa: E402
+
+UNSEEN = "id % 5 == 0"
+VARIANTS = {"base": {}, "hard_negatives": {"hard_negatives": True}, "caption_mix": {"caption_mix": True},
+            "ssl": {"ssl_epochs": 10}}
+
+
+class Kagl:
+    """The KAGL queries, parsed once, against every product's cached photo features."""
+
+    def __init__(self, trunk: Trunk, pooling: str) -> None:
+        s = get_settings()
+        self.trunk = trunk
+        products, photos, _ = load_pairs(DATA / "catalogue.csv", DATA, None, None, None)
+        self.ids = np.array([p.id for p in products])
+        self.feats, self.hists = cached_features([p[0] for p in photos], trunk, Path(s.cache) / "features", None,
+                                                 "all photos", pooling)
+        unseen = unseen_queries()
+        self.texts = [q for q, _ in unseen]
+        self.targets = [t for _, t in unseen]
+        from shopsearch.encoders.text import MiniLMText
+
+        self.qvecs = MiniLMText(s).encode(self.texts)
+        vocab = Vocabulary.build([p.type for p in products], [p.colour for p in products], [p.gender for p in products],
+                                 [p.attrs.get("usage", "") for p in products], [p.title for p in products])
+        self.intents = [parse(t, vocab) for t in self.texts]
+        self.settings = s
+
+    def score(self, heads: Heads, brand_words: list[str], k: int = 1000) -> dict[str, float]:
+        s = self.settings
+        h = heads.hidden(Heads.inputs(self.feats, self.hists))
+        sims = self.qvecs @ heads.aligned(h).T
+        probs = {}
+        for name, labels in heads.labels.items():
+            lg = h @ heads.p[f"head_{name}_w"] + heads.p[f"head_{name}_b"]
+            pr = np.exp(lg - lg.max(1, keepdims=True))
+            probs[name] = (labels, pr / pr.sum(1, keepdims=True))
+        matcher = BrandMatcher(brand_words) if "brand" in probs else None
+        r1 = r10 = rr = 0.0
+        for qi, it in enumerate(self.intents):
+            top = np.argpartition(-sims[qi], k)[:k]
+            top = top[np.argsort(-sims[qi][top])]
+            score = (s.rrf_k + 1.0) / (s.rrf_k + np.arange(1, k + 1))
+            named = [(n, set(v)) for n, v in (("type", it.types), ("colour", it.colours), ("gender", it.genders)) if v]
+            if matcher is not None and (b := matcher.find(self.texts[qi])):
+                named.append(("brand", set(b)))
+            if named:
+                shares = {n: getattr(s, f"attribute_share_{n}") for n, _ in named}
+                norm = sum(shares.values())
+                hit = np.zeros(k)
+                for n, wanted in named:
+                    if n in probs:
+                        labels, pr = probs[n]
+                        cols = [i for i, lab in enumerate(labels) if lab in wanted]
+                        hit += shares[n] / norm * pr[top][:, cols].sum(1)
+                score = score + s.photo_attribute_boost * hit
+            ranked = self.ids[top[np.argsort(-score, kind="stable")]]
+            rank = next((i for i, p in enumerate(ranked) if p in self.targets[qi]), None)
+            if rank is not None:
+                r1 += rank == 0
+                r10 += rank < 10
+                rr += 1 / (rank + 1)
+        n = len(self.intents)
+        return {"kagl_r1": r1 / n, "kagl_r10": r10 / n, "kagl_mrr": rr / n}
+
+
+def measure(model: Path, kagl: Kagl, unseen) -> dict[str, float]:
+    s = get_settings()
+    tower = ImageTower.load(model, s, trunk=kagl.trunk)
+    card = tower.heads.card
+    heads = head_table(tower.heads, unseen[0], *unseen[1])
+    out = {"val_t2i_r10": card.get("validation_metrics", {}).get("t2i_r10", float("nan")),
+           "type": heads["type"]["accuracy"], "colour_family": heads["colour"]["family_accuracy"],
+           "gender": heads["gender"]["accuracy"]}
+    if "brand" in heads:
+        out["brand"] = heads["brand"]["accuracy"]
+    out |= kagl.score(tower.heads, tower.brand_words())
+    out["train_seconds"] = card.get("train_seconds", float("nan"))
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--variant", action="append", choices=list(VARIANTS), help="repeatable (default: base)")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--model", action="append", type=Path, help="score these model folders instead of training")
+    ap.add_argument("--out", type=Path, default=ROOT / "var" / "seeds")
+    a = ap.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    s = get_settings()
+    cfg0 = TrainConfig()
+    kagl = Kagl(Trunk(s), cfg0.pooling)
+    products, photos, _ = load_pairs(DATA / "catalogue.csv", DATA, "id % 5 != 0", None, None)
+    unseen = (products, cached_features([p[0] for p in photos], kagl.trunk, Path(s.cache) / "features", None,
+                                        "unseen photos", cfg0.pooling))
+    runs: dict[str, list[dict]] = defaultdict(list)
+    if a.model:
+        for m in a.model:
+            runs[str(m)].append(measure(m, kagl, unseen))
+    for variant in a.variant or ([] if a.model else ["base"]):
+        for seed in a.seeds:
+            cfg = TrainConfig(seed=seed, **VARIANTS[variant])
+            out = a.out / f"{variant}-s{seed}"
+            card = out / "card.json"
+            hp = json.loads(card.read_text()).get("hyper_parameters", {}) if card.exists() else None
+            # a card written before a config field existed ran with that field's default
+            if hp is None or any(hp.get(k, v0) != v for (k, v), v0 in zip(asdict(cfg).items(), asdict(cfg0).values())):
+                train(DATA / "catalogue.csv", DATA, out, exclude=UNSEEN, cfg=cfg, force=True)
+            runs[variant].append(measure(out, kagl, unseen) | {"seed": seed})
+            print(json.dumps({"variant": variant, **runs[variant][-1]}), flush=True)
+    print(f"\nmedians ({', '.join(f'{k}: {len(v)} runs' for k, v in runs.items())}):")
+    keys = [k for k in next(iter(runs.values()))[0] if k != "seed"]
+    print("  " + "variant".ljust(28) + "".join(k.rjust(15) for k in keys))
+    for name, rs in runs.items():
+        print("  " + name[-28:].ljust(28) + "".join(f"{statistics.median(r[k] for r in rs):15.3f}" for k in keys))
+
+
+if __name__ == "__main__":
+    main()
