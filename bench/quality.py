@@ -4,6 +4,11 @@ fusion earns its place.
     python bench/quality.py --index var/demo-index --unseen-index var/demo-unseen \
         [--esci-index var/esci-index]
 
+The unseen index holds the demo catalogue's unseen split only:
+
+    shopsearch ingest ../shared/data/fashion/catalogue_hr.csv --images ../shared/data/fashion \
+        --index var/demo-unseen --where "id % 5 == 0"
+
 Fashion dev set (shared/bench/fashion): dev-t (text, all fields) and dev-x (text
 against photos only, unseen split). ESCI (shared/bench/esci): hybrid against a
 plain bm25s baseline over title + brand + color + bullet points, same run."""
