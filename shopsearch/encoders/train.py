@@ -309,9 +309,10 @@ def train(
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps_per_epoch = max(1, math.ceil(len(tr_idx) / cfg.batch))
     total_steps = cfg.epochs * steps_per_epoch
-    # at least two warm-up steps: OneCycleLR divides by (warm-up steps - 1)
+    # OneCycleLR divides by (warm-up steps - 1): a tiny run whose warm-up would be exactly
+    # one step gets half a step instead
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=total_steps,
-                                                pct_start=min(0.5, max(0.1, 2.5 / total_steps)))
+                                                pct_start=0.1 if total_steps >= 20 else 0.5 / total_steps)
 
     out.parent.mkdir(parents=True, exist_ok=True)
     work = out.parent / f".{out.name}.training"
