@@ -319,17 +319,16 @@ def train(
     work.mkdir(parents=True, exist_ok=True)
     ckpt = work / "checkpoint.pt"
     fingerprint = hashlib.sha1(json.dumps([asdict(cfg), str(catalogue), exclude, n]).encode()).hexdigest()[:12]
-    start_epoch, losses = 0, []
+    start_epoch, losses, ssl_losses = 0, [], []
     resumed_from = 0
     if ckpt.exists():
         state = torch.load(ckpt, weights_only=False)
         if state.get("fingerprint") == fingerprint:
             model.load_state_dict(state["model"]); opt.load_state_dict(state["opt"]); sched.load_state_dict(state["sched"])
-            start_epoch, losses = state["epoch"], state["losses"]
+            start_epoch, losses, ssl_losses = state["epoch"], state["losses"], state.get("ssl_losses", [])
             resumed_from = start_epoch
             log.info("resuming from checkpoint at epoch %d", start_epoch)
 
-    ssl_losses: list[float] = []
     if cfg.ssl_epochs and start_epoch == 0:
         ssl_losses = ssl_pretrain(torch, model, X, M, tr_idx, cfg, rng, progress)
     Xt = torch.from_numpy(X); Tt = torch.from_numpy(T); TVt = torch.from_numpy(TV)
@@ -364,7 +363,7 @@ def train(
             total += float(loss.detach())
         losses.append(total / steps_per_epoch)
         torch.save({"fingerprint": fingerprint, "model": model.state_dict(), "opt": opt.state_dict(),
-                    "sched": sched.state_dict(), "epoch": epoch + 1, "losses": losses}, ckpt)
+                    "sched": sched.state_dict(), "epoch": epoch + 1, "losses": losses, "ssl_losses": ssl_losses}, ckpt)
         bar.set_postfix(loss=f"{losses[-1]:.3f}")
         bar.update(1)
         if on_epoch:
