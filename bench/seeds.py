@@ -57,6 +57,7 @@ class Kagl:
         s = get_settings()
         self.trunk = trunk
         products, photos, _ = load_pairs(DATA / "catalogue.csv", DATA, None, None, None)
+        self.products = products
         self.ids = np.array([p.id for p in products])
         self.feats, self.hists = cached_features([p[0] for p in photos], trunk, Path(s.cache) / "features", None,
                                                  "all photos", pooling)
@@ -109,11 +110,12 @@ class Kagl:
         return {"kagl_r1": r1 / n, "kagl_r10": r10 / n, "kagl_mrr": rr / n}
 
 
-def measure(model: Path, kagl: Kagl, unseen) -> dict[str, float]:
-    s = get_settings()
-    tower = ImageTower.load(model, s, trunk=kagl.trunk)
+def measure(model: Path, kagl: Kagl) -> dict[str, float]:
+    tower = ImageTower.load(model, kagl.settings, trunk=kagl.trunk)
     card = tower.heads.card
-    heads = head_table(tower.heads, unseen[0], *unseen[1])
+    unseen = np.array([int(p.id) % 5 == 0 for p in kagl.products])  # the rule UNSEEN states
+    heads = head_table(tower.heads, [p for p, u in zip(kagl.products, unseen) if u], kagl.feats[unseen],
+                       kagl.hists[unseen])
     out = {"val_t2i_r10": card.get("validation_metrics", {}).get("t2i_r10", float("nan")),
            "type": heads["type"]["accuracy"], "colour_family": heads["colour"]["family_accuracy"],
            "gender": heads["gender"]["accuracy"]}
@@ -133,15 +135,12 @@ def main() -> None:
     a = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     s = get_settings()
-    cfg0 = TrainConfig()
-    kagl = Kagl(Trunk(s), cfg0.pooling)
-    products, photos, _ = load_pairs(DATA / "catalogue.csv", DATA, "id % 5 != 0", None, None)
-    unseen = (products, cached_features([p[0] for p in photos], kagl.trunk, Path(s.cache) / "features", None,
-                                        "unseen photos", cfg0.pooling))
+    defaults = asdict(TrainConfig())
+    kagl = Kagl(Trunk(s), defaults["pooling"])
     runs: dict[str, list[dict]] = defaultdict(list)
     if a.model:
         for m in a.model:
-            runs[str(m)].append(measure(m, kagl, unseen))
+            runs[str(m)].append(measure(m, kagl))
     for variant in a.variant or ([] if a.model else ["base"]):
         for seed in a.seeds:
             cfg = TrainConfig(seed=seed, **VARIANTS[variant])
@@ -149,9 +148,9 @@ def main() -> None:
             card = out / "card.json"
             hp = json.loads(card.read_text()).get("hyper_parameters", {}) if card.exists() else None
             # a card written before a config field existed ran with that field's default
-            if hp is None or any(hp.get(k, v0) != v for (k, v), v0 in zip(asdict(cfg).items(), asdict(cfg0).values())):
+            if hp is None or any(hp.get(k, defaults[k]) != v for k, v in asdict(cfg).items()):
                 train(DATA / "catalogue.csv", DATA, out, exclude=UNSEEN, cfg=cfg, force=True)
-            runs[variant].append(measure(out, kagl, unseen) | {"seed": seed})
+            runs[variant].append(measure(out, kagl) | {"seed": seed})
             print(json.dumps({"variant": variant, **runs[variant][-1]}), flush=True)
     print(f"\nmedians ({', '.join(f'{k}: {len(v)} runs' for k, v in runs.items())}):")
     keys = [k for k in next(iter(runs.values()))[0] if k != "seed"]
