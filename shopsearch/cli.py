@@ -120,13 +120,15 @@ def train(
     augment: int = typer.Option(1, "--augment", help="Augmented views per photo."),
     force: bool = typer.Option(False, "--force", help="Replace the served model even if validation is worse."),
     clicks_from: Optional[str] = typer.Option(None, "--clicks-from", help="Index whose logged clicks add (query, photo) pairs."),
+    fp32_trunk: bool = typer.Option(False, "--fp32-trunk", help="Train on the fp32 trunk instead of an int8 one "
+                                    "calibrated on the catalogue (slower photo encoding, no quantisation)."),
 ) -> None:
     """Train the image tower on a catalogue's (photo, text) pairs into the text tower's space."""
     from shopsearch.catalog.reader import parse_mapping
     from shopsearch.encoders.train import TrainConfig, train as run_train
 
     s = get_settings()
-    cfg = TrainConfig(epochs=epochs, limit=limit, seed=seed, augment_views=augment)
+    cfg = TrainConfig(epochs=epochs, limit=limit, seed=seed, augment_views=augment, int8_trunk=not fp32_trunk)
     extra = None
     if clicks_from:
         from shopsearch.events.store import EventStore

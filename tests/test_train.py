@@ -28,7 +28,11 @@ def test_loss_falls_card_is_written_and_heads_give_valid_labels(tmp_path, train_
     assert {"type", "colour", "gender", "brand"} <= set(card["heads"])
     assert {"nike", "puma"} <= set(card["heads"]["brand"])  # brands from the titles' "<Brand> <Gender> ..." prefix
     assert card["data"]["products"] == 300 and card["hyper_parameters"]["epochs"] == 6
+    # the model folder holds the int8 trunk its heads were trained on, and serving uses it
+    assert card["trunk"]["int8"] and (out / card["trunk"]["file"]).is_file()
+    assert card["trunk"]["calibration_photos"] == 192
     tower = ImageTower.load(out, Settings())
+    assert tower.trunk.key == f"int8-{card['trunk']['key']}" and tower.trunk.path == out / card["trunk"]["file"]
     photos = [str(data_dir / r["image_hr"]) for r in fashion_rows(5)]
     for attrs in tower.predict_attributes(photos):
         for name, labels in card["heads"].items():
@@ -40,9 +44,11 @@ def test_loss_falls_card_is_written_and_heads_give_valid_labels(tmp_path, train_
 
 def test_self_supervised_warm_up_learns_to_match_two_views_of_a_photo(tmp_path, train_csv, data_dir):
     out = tmp_path / "model"
-    rep = train(train_csv, data_dir, out, cfg=TrainConfig(epochs=2, augment_views=1, batch=64, ssl_epochs=3),
-                progress=False)
+    cfg = TrainConfig(epochs=2, augment_views=1, batch=64, ssl_epochs=3, int8_trunk=False)
+    rep = train(train_csv, data_dir, out, cfg=cfg, progress=False)
     card = json.loads((out / "card.json").read_text())
+    assert "trunk" not in card and not list(out.glob("*.onnx"))  # the fp32 trunk: the shared export
+    assert ImageTower.load(out, Settings()).trunk.key == ""
     assert len(card["ssl_losses"]) == 3 and card["ssl_losses"][-1] < card["ssl_losses"][0]
     assert card["hyper_parameters"]["ssl_epochs"] == 3 and len(rep.losses) == 2
 

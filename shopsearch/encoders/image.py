@@ -11,6 +11,7 @@ Two vectors per photo:
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import logging
@@ -40,15 +41,27 @@ def trunk_dim(pooling: str) -> int:
     return TRUNK_DIM * (1 + BANDS) if pooling == "bands" else TRUNK_DIM
 
 
+def band_edges(h: int) -> list[int]:
+    """Row edges of the horizontal bands on a feature map h rows high (each band at least one row)."""
+    edges = np.linspace(0, h, BANDS + 1).round().astype(int).tolist()
+    return [edges[0]] + [max(edges[i + 1], edges[i] + 1) for i in range(BANDS)]
+
+
 def pool(fmap: np.ndarray, pooling: str) -> np.ndarray:
-    """(N, 1280, h, w) feature map -> pooled features."""
+    """(N, 1280, h, w) feature map -> pooled features; the exported trunk does the
+    same inside its graph, this is the reference for torch code (bench/finetune.py)."""
     g = fmap.mean((2, 3))
     if pooling != "bands":
         return g
-    h = fmap.shape[2]
-    edges = np.linspace(0, h, BANDS + 1).round().astype(int)
-    bands = [fmap[:, :, edges[i] : max(edges[i + 1], edges[i] + 1)].mean((2, 3)) for i in range(BANDS)]
-    return np.concatenate([g] + bands, axis=1)
+    e = band_edges(fmap.shape[2])
+    return np.concatenate([g] + [fmap[:, :, e[i] : e[i + 1]].mean((2, 3)) for i in range(BANDS)], axis=1)
+
+
+def normalise(arr: np.ndarray) -> np.ndarray:
+    """uint8 (H, W, 3) -> the ImageNet-normalised float (3, H, W) a torch trunk takes."""
+    return (arr.astype(np.float32).transpose(2, 0, 1) / 255.0 - MEAN) / STD
+
+
 Image.MAX_IMAGE_PIXELS = 60_000_000
 
 
@@ -77,43 +90,65 @@ def open_image(src: ImageLike, size: tuple[int, int]) -> Image.Image:
     return img.resize(size, Image.BILINEAR)
 
 
+_LEVEL = (np.arange(256) * HIST_LEVELS) // 256
+_BIN = [(_LEVEL * HIST_LEVELS ** (2 - c)).astype(np.uint8) for c in range(3)]  # per-channel share of the bin index
+
+
 def colour_histogram(arr: np.ndarray) -> np.ndarray:
     """Joint RGB histogram of the product's pixels (near-white background left out),
-    square-rooted so its L2 norm is 1 (Hellinger): colour survives any projection."""
-    px = arr.reshape(-1, 3)
-    fg = ~(px > 224).all(axis=1)
-    if fg.mean() < 0.05:
-        fg[:] = True
-    q = (px[fg].astype(np.int32) * HIST_LEVELS) // 256
-    idx = q[:, 0] * HIST_LEVELS * HIST_LEVELS + q[:, 1] * HIST_LEVELS + q[:, 2]
-    h = np.bincount(idx, minlength=HIST_DIM).astype(np.float32)
+    square-rooted so its L2 norm is 1 (Hellinger): colour survives any projection.
+    Lookup tables instead of integer arithmetic: a third of the time, same numbers."""
+    r, g, b = arr[..., 0], arr[..., 1], arr[..., 2]
+    idx = _BIN[0][r]
+    idx += _BIN[1][g]
+    idx += _BIN[2][b]
+    bg = (r > 224) & (g > 224) & (b > 224)
+    if bg.size - np.count_nonzero(bg) >= 0.05 * bg.size:  # an all-white photo keeps every pixel
+        idx[bg] = HIST_DIM  # an extra bin, dropped below
+    h = np.bincount(idx.ravel(), minlength=HIST_DIM + 1)[:HIST_DIM].astype(np.float32)
     return np.sqrt(h / max(h.sum(), 1.0))
 
 
 class Trunk:
-    """EfficientNet-Lite0 on onnxruntime; decoding runs in threads beside it."""
+    """EfficientNet-Lite0 on onnxruntime (normalisation and pooling in its graph);
+    the next batch's photos are decoded in threads while the network runs."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, path: Path | None = None, key: str = "") -> None:
+        """`path`: an int8 trunk (`export.quantize_trunk`), default the fp32 export;
+        `key` names its feature cache, so features of different trunks never mix."""
         self.size = (settings.image_width, settings.image_height)
-        self.session = ort_session(export_effnet(settings), settings.threads)
+        self.path = Path(path) if path else export_effnet(settings)
+        self.key = key or ("" if path is None else "int8-" + hashlib.sha1(self.path.read_bytes()).hexdigest()[:10])
+        self.session = ort_session(self.path, settings.threads)
         self.batch = settings.encode_batch
         self.pool = ThreadPoolExecutor(max_workers=2)
 
     def _prep(self, src: ImageLike) -> tuple[np.ndarray, np.ndarray]:
+        """uint8 (H, W, 3) pixels at the input size, and the colour histogram."""
         arr = np.asarray(open_image(src, self.size), dtype=np.uint8)
-        pix = (arr.astype(np.float32).transpose(2, 0, 1) / 255.0 - MEAN) / STD
-        return pix, colour_histogram(arr)
+        return arr, colour_histogram(arr)
+
+    def run(self, rgb: np.ndarray) -> np.ndarray:
+        """uint8 (N, H, W, 3) -> pooled features (N, 1280 * (1 + BANDS))."""
+        return self.session.run(None, {"rgb": rgb})[0]
 
     def features(self, images: Sequence[ImageLike], pooling: str = "avg") -> tuple[np.ndarray, np.ndarray]:
         """(pooled trunk features N x 1280 (x4 for bands), colour histograms N x 125)."""
         n = len(images)
-        feats = np.zeros((n, trunk_dim(pooling)), dtype=np.float32)
+        dim = trunk_dim(pooling)
+        feats = np.zeros((n, dim), dtype=np.float32)
         hists = np.zeros((n, HIST_DIM), dtype=np.float32)
-        for s in range(0, n, self.batch):
-            chunk = list(self.pool.map(self._prep, images[s : s + self.batch]))
-            pix = np.stack([c[0] for c in chunk])
-            (f,) = self.session.run(None, {"pixels": pix})
-            feats[s : s + len(chunk)] = pool(f, pooling)
+
+        def decode(start: int) -> list[tuple[np.ndarray, np.ndarray]]:
+            return [self._prep(x) for x in images[start : start + self.batch]]
+
+        starts = list(range(0, n, self.batch))
+        ahead = self.pool.submit(decode, 0) if n else None
+        for j, s in enumerate(starts):
+            chunk = ahead.result()
+            # decode the next batch while this one is on the network
+            ahead = self.pool.submit(decode, starts[j + 1]) if j + 1 < len(starts) else None
+            feats[s : s + len(chunk)] = self.run(np.stack([c[0] for c in chunk]))[:, :dim]
             hists[s : s + len(chunk)] = np.stack([c[1] for c in chunk])
         return feats, hists
 
@@ -185,7 +220,14 @@ class ImageTower:
         card = json.loads(card_path.read_text()) if card_path.exists() else {}
         with np.load(weights) as z:
             params = {k: z[k] for k in z.files}
-        return cls(trunk or Trunk(settings), Heads(params, card), model_dir)
+        own = card.get("trunk") or {}
+        if own.get("file"):  # the model was trained on its own (int8) trunk: serve with the same one
+            key = f"int8-{own['key']}"
+            if trunk is None or trunk.key != key:
+                trunk = Trunk(settings, model_dir / own["file"], key)
+        elif trunk is None or trunk.key:
+            trunk = Trunk(settings)
+        return cls(trunk, Heads(params, card), model_dir)
 
     def encode_image_both(self, images: Sequence[ImageLike]) -> tuple[np.ndarray, np.ndarray]:
         feats, hists = self.trunk.features(images, self.heads.pooling)

@@ -27,6 +27,7 @@ from shopsearch.catalog.brand import label_brands, query_brands
 from shopsearch.catalog.reader import ColumnMap, read_rows, row_to_product
 from shopsearch.catalog.where import compile_where
 from shopsearch.encoders.base import l2n
+from shopsearch.encoders.export import QUANT_KEEP_FP32
 from shopsearch.encoders.features import cached_features
 from shopsearch.encoders.image import HIST_DIM, TRUNK_DIM, Trunk, trunk_dim
 from shopsearch.settings import Settings, get_settings
@@ -59,6 +60,8 @@ class TrainConfig:
     ssl_epochs: int = 0  # self-supervised warm-up (two views of a photo, no labels) before the contrastive stage
     min_brand_products: int = 10  # a brand needs this many products to get a label in the brand head
     max_brand_labels: int = 400
+    int8_trunk: bool = True  # calibrate an int8 trunk on the training photos and train on its features (faster encoding)
+    calibration_photos: int = 192
 
 
 @dataclass
@@ -134,6 +137,24 @@ def cached_text(text_encoder, texts: list[str], cache: Path) -> np.ndarray:
     np.save(f.with_suffix(".tmp.npy"), v)
     os.replace(f.with_suffix(".tmp.npy"), f)
     return v
+
+
+def _trunk(s: Settings, cfg: TrainConfig, train_photos: list[str]) -> tuple[Trunk, dict | None]:
+    """The trunk to train on: the fp32 export, or an int8 one calibrated on an even
+    spread of the training photos (never validation or excluded ones). The model
+    folder keeps its own copy, so serving uses the very trunk the heads learnt on."""
+    if not cfg.int8_trunk:
+        return Trunk(s), None
+    from shopsearch.encoders.export import quantize_trunk, trunk_key
+
+    ordered = sorted(set(train_photos))
+    step = max(1, len(ordered) // cfg.calibration_photos)
+    calib = ordered[::step][: cfg.calibration_photos]
+    key = trunk_key(calib, s)
+    log.info("int8 trunk %s, calibrated on %d training photos", key, len(calib))
+    path = quantize_trunk(calib, s)
+    return Trunk(s, path, f"int8-{key}"), {"file": "trunk-int8.onnx", "key": key, "int8": True,
+                                           "calibration_photos": len(calib), "fp32_convolutions": QUANT_KEEP_FP32}
 
 
 def hard_negative_order(rng, idx: np.ndarray, products, batch: int) -> np.ndarray:
@@ -264,7 +285,11 @@ def train(
                 n_clicked += 1
     log.info("training on %d products with photos (%d from clicks)", len(products), n_clicked)
 
-    trunk = Trunk(s)
+    val = np.array([_is_val(p.id, cfg.val_fraction) for p in products])
+    if val.sum() < 5:
+        val[:] = False
+        val[rng.choice(len(products), size=max(5, len(products) // 20), replace=False)] = True
+    trunk, trunk_card = _trunk(s, cfg, [ph[0] for ph, v in zip(photos, val) if not v])
     cache = Path(s.cache) / "features"
     # Views: every photo column (e.g. the large photo and the 60x80 one) plus augmented copies.
     n = len(products)
@@ -299,10 +324,6 @@ def train(
     cap_ids = np.unique(np.array(captions), return_inverse=True)[1]
     heads = head_labels(products, raw, cfg)
 
-    val = np.array([_is_val(p.id, cfg.val_fraction) for p in products])
-    if val.sum() < 5:
-        val[:] = False
-        val[rng.choice(n, size=max(5, n // 20), replace=False)] = True
     tr_idx, va_idx = np.where(~val)[0], np.where(val)[0]
 
     model = _model(torch, X.shape[2], cfg, heads)
@@ -391,6 +412,7 @@ def train(
         "visual_alpha": cfg.visual_alpha,
         "pooling": cfg.pooling,
         "input_size": [s.image_width, s.image_height],
+        **({"trunk": trunk_card} if trunk_card else {}),
     }
     h_ = Heads(params, card)
     hv = h_.hidden(X[0][va_idx])
@@ -428,6 +450,8 @@ def train(
     tmp.mkdir(parents=True)
     np.savez_compressed(tmp / "model.npz", **{k: v.astype(np.float16 if v.size > 100_000 else np.float32) for k, v in params.items()})
     (tmp / "card.json").write_text(json.dumps(card, indent=2))
+    if trunk_card:
+        shutil.copyfile(trunk.path, tmp / trunk_card["file"])
     if target.exists():
         shutil.rmtree(target)
     os.replace(tmp, target)

@@ -1,0 +1,75 @@
+"""The photo trunk: the exported graph (normalisation and pooling inside), the int8
+trunk calibrated on catalogue photos, and the colour histogram's fast path."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import fashion_rows
+from shopsearch.encoders.export import effnet, quantize_trunk, trunk_key
+from shopsearch.encoders.image import HIST_DIM, HIST_LEVELS, Trunk, colour_histogram, normalise, open_image, pool
+from shopsearch.settings import Settings
+
+
+@pytest.fixture(scope="module")
+def photos(data_dir):
+    return [str(data_dir / r["image_60x80"]) for r in fashion_rows(40)]
+
+
+def l2n(a: np.ndarray) -> np.ndarray:
+    return a / np.linalg.norm(a, axis=1, keepdims=True)
+
+
+def test_the_exported_graph_matches_torch_with_numpy_pooling(photos):
+    import torch
+
+    trunk = Trunk(Settings())
+    rgb = np.stack([trunk._prep(p)[0] for p in photos[:8]])
+    with torch.no_grad():
+        fmap = effnet().extract_features(torch.from_numpy(np.stack([normalise(a) for a in rgb]))).numpy()
+    want = pool(fmap, "bands")
+    got = trunk.run(rgb)
+    assert got.shape == want.shape == (8, 1280 * 4)
+    np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-3)
+    feats, hists = trunk.features(photos[:8], "avg")  # "avg" is the global block alone
+    np.testing.assert_allclose(feats, want[:, :1280], rtol=1e-3, atol=1e-3)
+    assert hists.shape == (8, HIST_DIM)
+
+
+def test_an_int8_trunk_stays_close_to_fp32_and_has_its_own_cache_key(photos):
+    s = Settings()
+    calib = photos[:32]
+    path = quantize_trunk(calib, s)
+    assert quantize_trunk(calib, s) == path  # cached by its calibration photos
+    assert trunk_key(calib, s) != trunk_key(photos[1:33], s)
+    fp32, int8 = Trunk(s), Trunk(s, path, "int8-" + trunk_key(calib, s))
+    assert fp32.key == "" and int8.key.startswith("int8-")
+    a, _ = fp32.features(photos[32:], "avg")
+    b, _ = int8.features(photos[32:], "avg")
+    cos = (l2n(a) * l2n(b)).sum(1)
+    assert cos.min() > 0.93 and cos.mean() > 0.97, cos
+    assert not np.allclose(a, b)  # it is really another network
+
+
+def reference_histogram(arr: np.ndarray) -> np.ndarray:
+    """The plain integer version the lookup tables replace."""
+    px = arr.reshape(-1, 3)
+    fg = ~(px > 224).all(axis=1)
+    if fg.mean() < 0.05:
+        fg[:] = True
+    q = (px[fg].astype(np.int32) * HIST_LEVELS) // 256
+    h = np.bincount(q[:, 0] * 25 + q[:, 1] * 5 + q[:, 2], minlength=HIST_DIM).astype(np.float32)
+    return np.sqrt(h / max(h.sum(), 1.0))
+
+
+def test_colour_histogram_equals_the_plain_version(photos):
+    arrs = [np.asarray(open_image(p, (144, 192)), np.uint8) for p in photos[:10]]
+    arrs.append(np.full((192, 144, 3), 255, np.uint8))  # all background: every pixel counts
+    arrs.append(np.asarray(Image.new("RGB", (144, 192), (200, 10, 10))))
+    rng = np.random.default_rng(0)
+    arrs.append(rng.integers(0, 256, (192, 144, 3), dtype=np.uint8))
+    for a in arrs:
+        np.testing.assert_allclose(colour_histogram(a), reference_histogram(a), atol=1e-7)
+    assert abs(np.linalg.norm(colour_histogram(arrs[-2])) - 1) < 1e-6
