@@ -9,7 +9,7 @@ from PIL import Image
 
 from conftest import fashion_rows
 from shopsearch.encoders.export import effnet, quantize_trunk, trunk_key
-from shopsearch.encoders.image import HIST_DIM, HIST_LEVELS, Trunk, colour_histogram, normalise, open_image, pool
+from shopsearch.encoders.image import HIST_DIM, HIST_LEVELS, Trunk, colour_histogram, normalise, pixels, pool
 from shopsearch.settings import Settings
 
 
@@ -41,10 +41,12 @@ def test_the_exported_graph_matches_torch_with_numpy_pooling(photos):
 def test_an_int8_trunk_stays_close_to_fp32_and_has_its_own_cache_key(photos):
     s = Settings()
     calib = photos[:32]
-    path = quantize_trunk(calib, s)
-    assert quantize_trunk(calib, s) == path  # cached by its calibration photos
+    path, key = quantize_trunk(calib, s)
+    assert quantize_trunk(calib, s) == (path, key) == (path, trunk_key(calib, s))  # cached by its calibration photos
     assert trunk_key(calib, s) != trunk_key(photos[1:33], s)
-    fp32, int8 = Trunk(s), Trunk(s, path, "int8-" + trunk_key(calib, s))
+    with pytest.raises(ValueError):
+        Trunk(s, path)  # without a key its features would land in the fp32 trunk's cache
+    fp32, int8 = Trunk(s), Trunk(s, path, f"int8-{key}")
     assert fp32.key == "" and int8.key.startswith("int8-")
     a, _ = fp32.features(photos[32:], "avg")
     b, _ = int8.features(photos[32:], "avg")
@@ -65,7 +67,7 @@ def reference_histogram(arr: np.ndarray) -> np.ndarray:
 
 
 def test_colour_histogram_equals_the_plain_version(photos):
-    arrs = [np.asarray(open_image(p, (144, 192)), np.uint8) for p in photos[:10]]
+    arrs = [pixels(p, (144, 192)) for p in photos[:10]]
     arrs.append(np.full((192, 144, 3), 255, np.uint8))  # all background: every pixel counts
     arrs.append(np.asarray(Image.new("RGB", (144, 192), (200, 10, 10))))
     rng = np.random.default_rng(0)

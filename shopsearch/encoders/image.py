@@ -11,7 +11,6 @@ Two vectors per photo:
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import logging
@@ -94,6 +93,11 @@ _LEVEL = (np.arange(256) * HIST_LEVELS) // 256
 _BIN = [(_LEVEL * HIST_LEVELS ** (2 - c)).astype(np.uint8) for c in range(3)]  # per-channel share of the bin index
 
 
+def pixels(src: ImageLike, size: tuple[int, int]) -> np.ndarray:
+    """uint8 (H, W, 3) at the tower's input size: what the trunk graph takes."""
+    return np.asarray(open_image(src, size), dtype=np.uint8)
+
+
 def colour_histogram(arr: np.ndarray) -> np.ndarray:
     """Joint RGB histogram of the product's pixels (near-white background left out),
     square-rooted so its L2 norm is 1 (Hellinger): colour survives any projection.
@@ -118,14 +122,16 @@ class Trunk:
         `key` names its feature cache, so features of different trunks never mix."""
         self.size = (settings.image_width, settings.image_height)
         self.path = Path(path) if path else export_effnet(settings)
-        self.key = key or ("" if path is None else "int8-" + hashlib.sha1(self.path.read_bytes()).hexdigest()[:10])
+        if path is not None and not key:
+            raise ValueError("an int8 trunk needs its key: its features must not share the fp32 trunk's cache")
+        self.key = key
         self.session = ort_session(self.path, settings.threads)
         self.batch = settings.encode_batch
         self.pool = ThreadPoolExecutor(max_workers=2)
 
     def _prep(self, src: ImageLike) -> tuple[np.ndarray, np.ndarray]:
         """uint8 (H, W, 3) pixels at the input size, and the colour histogram."""
-        arr = np.asarray(open_image(src, self.size), dtype=np.uint8)
+        arr = pixels(src, self.size)
         return arr, colour_histogram(arr)
 
     def run(self, rgb: np.ndarray) -> np.ndarray:

@@ -145,14 +145,13 @@ def _trunk(s: Settings, cfg: TrainConfig, train_photos: list[str]) -> tuple[Trun
     folder keeps its own copy, so serving uses the very trunk the heads learnt on."""
     if not cfg.int8_trunk:
         return Trunk(s), None
-    from shopsearch.encoders.export import quantize_trunk, trunk_key
+    from shopsearch.encoders.export import quantize_trunk
 
     ordered = sorted(set(train_photos))
     step = max(1, len(ordered) // cfg.calibration_photos)
     calib = ordered[::step][: cfg.calibration_photos]
-    key = trunk_key(calib, s)
+    path, key = quantize_trunk(calib, s)
     log.info("int8 trunk %s, calibrated on %d training photos", key, len(calib))
-    path = quantize_trunk(calib, s)
     return Trunk(s, path, f"int8-{key}"), {"file": "trunk-int8.onnx", "key": key, "int8": True,
                                            "calibration_photos": len(calib), "fp32_convolutions": QUANT_KEEP_FP32}
 
