@@ -32,7 +32,7 @@ class Settings(BaseSettings):
     threads: int = 2
     image_width: int = 144
     image_height: int = 192
-    encode_batch: int = 64
+    encode_batch: int = 8  # photos per trunk run: small batches ran faster here (bench/encoders.py)
 
     # Ingest
     ingest_batch: int = 256

@@ -125,7 +125,7 @@ class Trunk:
         if path is not None and not key:
             raise ValueError("an int8 trunk needs its key: its features must not share the fp32 trunk's cache")
         self.key = key
-        self.session = ort_session(self.path, settings.threads)
+        self.session = ort_session(self.path, settings.threads, spin=False)
         self.batch = settings.encode_batch
         self.pool = ThreadPoolExecutor(max_workers=2)
 

@@ -18,10 +18,14 @@ from shopsearch.settings import Settings
 log = logging.getLogger(__name__)
 
 
-def ort_session(path, threads: int) -> ort.InferenceSession:
+def ort_session(path, threads: int, spin: bool = True) -> ort.InferenceSession:
+    """`spin=False` when other threads of ours work beside the session (the photo
+    trunk decodes the next batch meanwhile): idle workers then yield the cores."""
     so = ort.SessionOptions()
     so.intra_op_num_threads = threads
     so.inter_op_num_threads = 1
+    if not spin:
+        so.add_session_config_entry("session.intra_op.allow_spinning", "0")
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
 
