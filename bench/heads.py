@@ -4,6 +4,7 @@ Beside each figure, the majority-class baseline on the same products.
 
     python bench/heads.py                       # the shipped model
     python bench/heads.py --model path/to/model # a retrained one
+    python bench/heads.py --confusions 10       # and the most frequent mistakes
 
 Colour family: the predicted colour and the true one share a family
 (COLOUR_FAMILIES: "Navy Blue" counts for blue and navy); "by family" sums the colour
@@ -31,8 +32,9 @@ from shopsearch.query.tables import COLOUR_FAMILIES, colour_families  # noqa: E4
 from shopsearch.settings import get_settings  # noqa: E402
 
 
-def head_table(heads: Heads, products, feats: np.ndarray, hists: np.ndarray) -> dict:
-    """Per head: accuracy on these products, majority baseline; colour also by family, brand also top-5."""
+def head_table(heads: Heads, products, feats: np.ndarray, hists: np.ndarray, confusions: int = 0) -> dict:
+    """Per head: accuracy on these products, majority baseline; colour also by family, brand also top-5;
+    with `confusions`, the most frequent (truth -> prediction) mistakes of the type and colour heads."""
     h = heads.hidden(Heads.inputs(feats, hists))
     out: dict = {}
     brands = label_brands([p.brand for p in products], [p.title for p in products], 1)
@@ -61,6 +63,11 @@ def head_table(heads: Heads, products, feats: np.ndarray, hists: np.ndarray) -> 
             row.update({"family_accuracy": round(float(fam_ok.mean()), 4),
                         "family_accuracy_by_family": round(float(by_fam.mean()), 4),
                         "family_majority_baseline": round(fam_major[1] / known.sum(), 4)})
+        if confusions and name in ("type", "colour"):
+            wrong = Counter(f"{t} -> {p}" for t, p, k in zip(truth, pred, known) if k and t != p)
+            row["top3"] = round(float(np.mean([t in {labels[i] for i in r} for t, r, k in
+                                               zip(truth, np.argsort(-logits, axis=1)[:, :3], known) if k])), 4)
+            row["confusions"] = dict(wrong.most_common(confusions))
         out[name] = row
     return out
 
@@ -70,6 +77,7 @@ def main() -> None:
     ap.add_argument("--model", default=None, help="model folder (default: the shipped one)")
     ap.add_argument("--catalogue", default=str(DATA / "catalogue.csv"))
     ap.add_argument("--unseen", default="id % 5 != 0", help="rule that drops the products trained on")
+    ap.add_argument("--confusions", type=int, default=0, help="list the N most frequent type and colour mistakes")
     a = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     s = get_settings()
@@ -77,7 +85,7 @@ def main() -> None:
     products, photos, _ = load_pairs(Path(a.catalogue), Path(a.catalogue).parent, a.unseen, None, None)
     feats, hists = cached_features([p[0] for p in photos], tower.trunk, Path(s.cache) / "features", None,
                                    "unseen photos", tower.heads.pooling)
-    out = {"products": len(products), "model": tower.id} | head_table(tower.heads, products, feats, hists)
+    out = {"products": len(products), "model": tower.id} | head_table(tower.heads, products, feats, hists, a.confusions)
     print(json.dumps(out, indent=2))
 
 
