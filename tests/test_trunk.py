@@ -38,6 +38,17 @@ def test_the_exported_graph_matches_torch_with_numpy_pooling(photos):
     assert hists.shape == (8, HIST_DIM)
 
 
+def test_features_do_not_depend_on_the_batch_and_workers_do_not_spin(photos):
+    """Small batches with the decode pipeline are the fast setting; they must give the
+    same numbers as one big batch (training caches were computed at another size)."""
+    small, big = Trunk(Settings(encode_batch=3)), Trunk(Settings(encode_batch=64))
+    a, ha = small.features(photos[:11], "bands")
+    b, hb = big.features(photos[:11], "bands")
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(ha, hb)
+    assert small.session.get_session_options().get_session_config_entry("session.intra_op.allow_spinning") == "0"
+
+
 def test_an_int8_trunk_stays_close_to_fp32_and_has_its_own_cache_key(photos):
     s = Settings()
     calib = photos[:32]
