@@ -80,10 +80,7 @@ def main() -> None:
     tower = ImageTower.load(s.image_model, s)
     trunks = {"fp32": Trunk(s)} | ({"int8": tower.trunk} if tower.trunk.key else {})
     if tower.trunk.key:  # the earlier run settings (batch 64, spinning workers), same int8 network
-        from shopsearch.encoders.text import ort_session
-
-        trunks["int8_b64_spin"] = Trunk(s, tower.trunk.path, tower.trunk.key)
-        trunks["int8_b64_spin"].batch, trunks["int8_b64_spin"].session = 64, ort_session(tower.trunk.path, s.threads)
+        trunks["int8_b64_spin"] = Trunk(s.model_copy(update={"encode_batch": 64}), tower.trunk.path, tower.trunk.key, spin=True)
     for col in ("image_hr", "image_60x80"):  # decoding a large JPEG costs more than a 60x80 one
         photos = [str(DATA / r[col]) for r in rows if r[col]][:300]
         for name, trunk in trunks.items():

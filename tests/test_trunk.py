@@ -46,7 +46,10 @@ def test_features_do_not_depend_on_the_batch_and_workers_do_not_spin(photos):
     b, hb = big.features(photos[:11], "bands")
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
     np.testing.assert_array_equal(ha, hb)
-    assert small.session.get_session_options().get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    spinning = "session.intra_op.allow_spinning"
+    assert small.session.get_session_options().get_session_config_entry(spinning) == "0"
+    with pytest.raises(RuntimeError):  # never set: onnxruntime's default, spinning workers
+        Trunk(Settings(), spin=True).session.get_session_options().get_session_config_entry(spinning)
 
 
 def test_an_int8_trunk_stays_close_to_fp32_and_has_its_own_cache_key(photos):

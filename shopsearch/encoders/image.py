@@ -117,15 +117,16 @@ class Trunk:
     """EfficientNet-Lite0 on onnxruntime (normalisation and pooling in its graph);
     the next batch's photos are decoded in threads while the network runs."""
 
-    def __init__(self, settings: Settings, path: Path | None = None, key: str = "") -> None:
+    def __init__(self, settings: Settings, path: Path | None = None, key: str = "", spin: bool = False) -> None:
         """`path`: an int8 trunk (`export.quantize_trunk`), default the fp32 export;
-        `key` names its feature cache, so features of different trunks never mix."""
+        `key` names its feature cache, so features of different trunks never mix;
+        `spin`: let onnxruntime's idle workers spin (off: they starve the decode thread)."""
         self.size = (settings.image_width, settings.image_height)
         self.path = Path(path) if path else export_effnet(settings)
         if path is not None and not key:
             raise ValueError("an int8 trunk needs its key: its features must not share the fp32 trunk's cache")
         self.key = key
-        self.session = ort_session(self.path, settings.threads, spin=False)
+        self.session = ort_session(self.path, settings.threads, spin)
         self.batch = settings.encode_batch
         self.pool = ThreadPoolExecutor(max_workers=2)
 
