@@ -315,9 +315,10 @@ class Engine:
                     hit += share * np.fromiter((self._predicted_p(int(p), name, wanted) for p in pos), float, len(pos))
                 else:  # the product's own attribute; its photo's evidence where the text has none
                     col = self._col(name, image_only)[pos]
-                    hit += share * np.fromiter(
-                        ((c in wanted) if c else self._predicted_p(int(p), name, wanted) for c, p in zip(col, pos)),
-                        float, len(pos))
+                    own = np.isin(col, list(wanted)).astype(float)
+                    blank = np.flatnonzero(~col.astype(bool))  # no own label ("" or None): the photo's evidence
+                    own[blank] = [self._predicted_p(int(pos[i]), name, wanted) for i in blank]
+                    hit += share * own
             boost = weight * hit
         if (intent.price_min is not None or intent.price_max is not None) and not image_only:
             price = self.index.column("price")[pos]

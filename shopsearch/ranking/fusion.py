@@ -30,19 +30,17 @@ def fuse(
     parts: dict[str, np.ndarray] = {}
     if len(pos) == 0:
         return pos, total, parts
-    lookup = {int(p): i for i, p in enumerate(pos)}
     for name, c in channels.items():
         w = weights.get(name, 1.0)
         contrib = np.zeros(len(pos), np.float64)
         if method == "rrf":
-            idx = np.fromiter((lookup[int(p)] for p in c.pos), np.int64, len(c.pos))
+            idx = np.searchsorted(pos, c.pos)  # pos is sorted and holds every channel's positions
             contrib[idx] = w / (rrf_k + np.arange(1, len(c.pos) + 1))
         else:
             raw = exact.get(name) if exact and name in exact else None
             if raw is None:
                 raw = np.zeros(len(pos))
-                idx = np.fromiter((lookup[int(p)] for p in c.pos), np.int64, len(c.pos))
-                raw[idx] = c.scores
+                raw[np.searchsorted(pos, c.pos)] = c.scores
             lo, hi = float(np.min(raw)), float(np.max(raw))
             contrib = w * (raw - lo) / (hi - lo) if hi > lo else np.zeros(len(pos))
         parts[name] = contrib
