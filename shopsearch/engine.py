@@ -158,10 +158,12 @@ class Engine:
         channels: dict[str, Candidates] = {}
         vecs: dict[str, tuple[np.ndarray, str]] = {}
         if text:
-            qv = self.encoder.encode_text([text])[0]
-            if not image_only:
-                toks = tokenize(text)
-                channels["bm25"] = ix.bm25(toks, K, mask)
+            # a channel weighted 0 is dropped below: skip its search (and the query's encoding if none needs it)
+            dense_text = not image_only and w["text"] > 0
+            qv = self.encoder.encode_text([text])[0] if (dense_text or w["image"] > 0) else None
+            if not image_only and w["bm25"] > 0:
+                channels["bm25"] = ix.bm25(tokenize(text), K, mask)
+            if dense_text:
                 channels["text"] = ix.dense(qv, "text", K, mask)
                 vecs["text"] = (qv, "text")
             if w["image"] > 0:
@@ -188,9 +190,7 @@ class Engine:
                 parts[f"{k}_sim"] = e
             if "bm25" in channels:
                 raw = np.zeros(len(pos))
-                lookup = {int(p): i for i, p in enumerate(pos)}
-                for p, sc in zip(channels["bm25"].pos, channels["bm25"].scores):
-                    raw[lookup[int(p)]] = sc
+                raw[np.searchsorted(pos, channels["bm25"].pos)] = channels["bm25"].scores  # pos: the sorted union
                 parts["bm25_score"] = raw
         else:  # browse: filters only
             pos = np.arange(len(ix.ids())) if mask is None else np.where(mask)[0]

@@ -18,9 +18,10 @@ from shopsearch.settings import Settings
 log = logging.getLogger(__name__)
 
 
-def ort_session(path, threads: int, spin: bool = True) -> ort.InferenceSession:
-    """`spin=False` when other threads of ours work beside the session (the photo
-    trunk decodes the next batch meanwhile): idle workers then yield the cores."""
+def ort_session(path, threads: int, spin: bool = False) -> ort.InferenceSession:
+    """Idle workers do not spin by default: on two cores a spinning worker takes the
+    core from our other threads (the trunk's decoding, numpy's dense search), which
+    made a text query 1.7x slower (bench/latency.py) and batch encoding no faster."""
     so = ort.SessionOptions()
     so.intra_op_num_threads = threads
     so.inter_op_num_threads = 1
