@@ -84,7 +84,8 @@ def main() -> None:
     tower = ImageTower.load(Path(a.model) if a.model else s.image_model, s)
     products, photos, _ = load_pairs(Path(a.catalogue), Path(a.catalogue).parent, a.unseen, None, None)
     feats, hists = cached_features([p[0] for p in photos], tower.trunk, Path(s.cache) / "features", None,
-                                   "unseen photos", tower.heads.pooling)
+                                   "unseen photos", tower.heads.pooling,
+                                   tower.heads.histogram)
     out = {"products": len(products), "model": tower.id} | head_table(tower.heads, products, feats, hists, a.confusions)
     print(json.dumps(out, indent=2))
 

@@ -47,7 +47,8 @@ from shopsearch.settings import get_settings  # noqa: E402
 
 UNSEEN = "id % 5 == 0"
 VARIANTS = {"base": {}, "hard_negatives": {"hard_negatives": True}, "caption_mix": {"caption_mix": True},
-            "ssl": {"ssl_epochs": 10}, "fp32_trunk": {"int8_trunk": False}}
+            "ssl": {"ssl_epochs": 10}, "fp32_trunk": {"int8_trunk": False},
+            "rgb_histogram": {"histogram": "rgb"}}
 
 
 class Kagl:
@@ -60,6 +61,7 @@ class Kagl:
         self.photos = [p[0] for p in photos]
         self.ids = np.array([p.id for p in products])
         self.trunk: Trunk | None = None
+        self.hist = "rgb"
         unseen = unseen_queries()
         self.texts = [q for q, _ in unseen]
         self.targets = [t for _, t in unseen]
@@ -71,12 +73,12 @@ class Kagl:
         self.intents = [parse(t, vocab) for t in self.texts]
         self.settings = s
 
-    def use(self, trunk: Trunk, pooling: str) -> None:
-        """Every product's first photo through this model's trunk (cached per trunk)."""
-        if self.trunk is None or self.trunk.key != trunk.key:
+    def use(self, trunk: Trunk, pooling: str, hist: str = "rgb") -> None:
+        """Every product's first photo through this model's trunk (cached per trunk and histogram)."""
+        if self.trunk is None or (self.trunk.key, self.hist) != (trunk.key, hist):
             self.feats, self.hists = cached_features(self.photos, trunk, Path(self.settings.cache) / "features",
-                                                     None, "all photos", pooling)
-            self.trunk = trunk
+                                                     None, "all photos", pooling, hist)
+            self.trunk, self.hist = trunk, hist
 
     def score(self, heads: Heads, brand_words: list[str], k: int = 1000) -> dict[str, float]:
         s = self.settings
@@ -119,7 +121,7 @@ class Kagl:
 def measure(model: Path, kagl: Kagl) -> dict[str, float]:
     tower = ImageTower.load(model, kagl.settings, trunk=kagl.trunk)
     card = tower.heads.card
-    kagl.use(tower.trunk, tower.heads.pooling)
+    kagl.use(tower.trunk, tower.heads.pooling, tower.heads.histogram)
     unseen = np.array([int(p.id) % 5 == 0 for p in kagl.products])  # the rule UNSEEN states
     heads = head_table(tower.heads, [p for p, u in zip(kagl.products, unseen) if u], kagl.feats[unseen],
                        kagl.hists[unseen])
@@ -141,7 +143,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=ROOT / "var" / "seeds")
     a = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    defaults = asdict(TrainConfig())
+    defaults = asdict(TrainConfig()) | {"histogram": "rgb"}  # cards before the HSV histogram existed were RGB-only
     kagl = Kagl()
     runs: dict[str, list[dict]] = defaultdict(list)
     if a.model:

@@ -122,13 +122,16 @@ def train(
     clicks_from: Optional[str] = typer.Option(None, "--clicks-from", help="Index whose logged clicks add (query, photo) pairs."),
     fp32_trunk: bool = typer.Option(False, "--fp32-trunk", help="Train on the fp32 trunk instead of an int8 one "
                                     "calibrated on the catalogue (slower photo encoding, no quantisation)."),
+    histogram: str = typer.Option("rgb+hsv", "--histogram", help='Colour histogram the heads see: "rgb+hsv" '
+                                  '(275 bins, finer in the dark shades) or "rgb" (125 bins, the earlier models\').'),
 ) -> None:
     """Train the image tower on a catalogue's (photo, text) pairs into the text tower's space."""
     from shopsearch.catalog.reader import parse_mapping
     from shopsearch.encoders.train import TrainConfig, train as run_train
 
     s = get_settings()
-    cfg = TrainConfig(epochs=epochs, limit=limit, seed=seed, augment_views=augment, int8_trunk=not fp32_trunk)
+    cfg = TrainConfig(epochs=epochs, limit=limit, seed=seed, augment_views=augment, int8_trunk=not fp32_trunk,
+                      histogram=histogram)
     extra = None
     if clicks_from:
         from shopsearch.events.store import EventStore

@@ -8,7 +8,7 @@ import pytest
 
 from conftest import fashion_rows, write_csv
 from shopsearch.catalog.brand import BrandMatcher, brand_from_title, label_brands, product_brand, query_brands
-from shopsearch.encoders.image import ImageTower
+from shopsearch.encoders.image import HIST_DIM, HISTOGRAMS, TRUNK_DIM, ImageTower
 from shopsearch.encoders.train import TrainConfig, train
 from shopsearch.settings import Settings
 
@@ -33,6 +33,11 @@ def test_loss_falls_card_is_written_and_heads_give_valid_labels(tmp_path, train_
     assert card["trunk"]["calibration_photos"] == 192
     tower = ImageTower.load(out, Settings())
     assert tower.trunk.key == f"int8-{card['trunk']['key']}" and tower.trunk.path == out / card["trunk"]["file"]
+    # the heads see the RGB and HSV histograms; the visual vector keeps the RGB one only
+    assert card["histogram"] == tower.heads.histogram == "rgb+hsv"
+    assert tower.heads.p["w1"].shape[0] == 4 * TRUNK_DIM + HISTOGRAMS["rgb+hsv"]
+    aligned, visual = tower.encode_image_both([str(data_dir / r["image_60x80"]) for r in fashion_rows(3)])
+    assert aligned.shape == (3, 384) and visual.shape == (3, tower.visual_dim) and tower.visual_dim == 256 + HIST_DIM
     half = tmp_path / "half"  # a model folder copied without its trunk is refused, not served with the wrong one
     half.mkdir()
     for f in ("card.json", "model.npz"):
@@ -44,17 +49,22 @@ def test_loss_falls_card_is_written_and_heads_give_valid_labels(tmp_path, train_
         for name, labels in card["heads"].items():
             assert attrs[name] in labels
             probs = attrs["p"][name]
-            assert probs and all(0 < v <= 1 for v in probs.values()) and sum(probs.values()) <= 1.0001
+            assert probs and all(0 < v <= 1 for v in probs.values()) and sum(probs.values()) <= 1 + 5e-5 * len(probs) + 1e-9  # each rounded to 4 places
             assert max(probs, key=probs.get) == attrs[name]
 
 
 def test_self_supervised_warm_up_learns_to_match_two_views_of_a_photo(tmp_path, train_csv, data_dir):
     out = tmp_path / "model"
-    cfg = TrainConfig(epochs=2, augment_views=1, batch=64, ssl_epochs=3, int8_trunk=False)
+    cfg = TrainConfig(epochs=2, augment_views=1, batch=64, ssl_epochs=3, int8_trunk=False, histogram="rgb")
     rep = train(train_csv, data_dir, out, cfg=cfg, progress=False)
     card = json.loads((out / "card.json").read_text())
     assert "trunk" not in card and not list(out.glob("*.onnx"))  # the fp32 trunk: the shared export
-    assert ImageTower.load(out, Settings()).trunk.key == ""
+    tower = ImageTower.load(out, Settings())
+    assert tower.trunk.key == "" and tower.heads.histogram == "rgb"  # the earlier models' RGB-only histogram
+    assert tower.heads.p["w1"].shape[0] == 4 * TRUNK_DIM + HIST_DIM
+    assert tower.encode_image_both([str(data_dir / r["image_60x80"]) for r in fashion_rows(2)])[0].shape == (2, 384)
+    with pytest.raises(ValueError, match="unknown colour histogram"):
+        train(train_csv, data_dir, tmp_path / "bad", cfg=TrainConfig(histogram="lab"), progress=False)
     assert len(card["ssl_losses"]) == 3 and card["ssl_losses"][-1] < card["ssl_losses"][0]
     assert card["hyper_parameters"]["ssl_epochs"] == 3 and len(rep.losses) == 2
 

@@ -9,7 +9,9 @@ from PIL import Image
 
 from conftest import fashion_rows
 from shopsearch.encoders.export import effnet, quantize_trunk, trunk_key
-from shopsearch.encoders.image import HIST_DIM, HIST_LEVELS, Trunk, colour_histogram, normalise, pixels, pool
+from shopsearch.encoders.image import (
+    HIST_DIM, HIST_LEVELS, HISTOGRAMS, HSV_DIM, Trunk, colour_histogram, histogram, hsv_histogram, normalise, pixels, pool,
+)
 from shopsearch.settings import Settings
 
 
@@ -89,3 +91,25 @@ def test_colour_histogram_equals_the_plain_version(photos):
     for a in arrs:
         np.testing.assert_allclose(colour_histogram(a), reference_histogram(a), atol=1e-7)
     assert abs(np.linalg.norm(colour_histogram(arrs[-2])) - 1) < 1e-6
+
+
+def test_hsv_histogram_separates_dark_shades_and_greys():
+    def hsv_of(rgb):
+        return hsv_histogram(np.asarray(Image.new("RGB", (144, 192), rgb)))
+
+    black, navy, charcoal, brown = (hsv_of(c) for c in ((15, 15, 18), (20, 30, 80), (60, 60, 62), (70, 40, 20)))
+    for h in (black, navy, charcoal, brown):
+        assert h.shape == (HSV_DIM,) and abs(np.linalg.norm(h) - 1) < 1e-6 and np.count_nonzero(h) == 1
+    assert len({int(np.argmax(h)) for h in (black, navy, charcoal, brown)}) == 4  # one RGB-cube bin or two, here four
+    grey_bins = range(HSV_DIM - 6, HSV_DIM)
+    assert int(np.argmax(black)) in grey_bins and int(np.argmax(charcoal)) in grey_bins
+    assert int(np.argmax(navy)) not in grey_bins and int(np.argmax(brown)) not in grey_bins
+    # the background is left out, as in the RGB histogram
+    arr = np.full((192, 144, 3), 255, np.uint8)
+    arr[50:150, 40:100] = (200, 10, 10)
+    np.testing.assert_allclose(hsv_histogram(arr), hsv_of((200, 10, 10)), atol=1e-6)
+    both = histogram(arr, "rgb+hsv")
+    assert both.shape == (HISTOGRAMS["rgb+hsv"],) == (HIST_DIM + HSV_DIM,)
+    np.testing.assert_allclose(both[:HIST_DIM], colour_histogram(arr))
+    with pytest.raises(ValueError, match="unknown colour histogram"):
+        histogram(arr, "lab")

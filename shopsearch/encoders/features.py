@@ -16,7 +16,7 @@ import numpy as np
 from PIL import Image, ImageFilter
 from tqdm import tqdm
 
-from shopsearch.encoders.image import HIST_DIM, Trunk, trunk_dim
+from shopsearch.encoders.image import HISTOGRAMS, Trunk, trunk_dim
 
 log = logging.getLogger(__name__)
 
@@ -42,23 +42,23 @@ def augment(path: str, seed: int) -> Image.Image:
     return Image.open(buf).convert("RGB")
 
 
-def _store(cache_dir: Path, trunk: Trunk, seed: int | None, pooling: str) -> Path:
-    mode = "" if pooling == "avg" else f"{pooling}-"
+def _store(cache_dir: Path, trunk: Trunk, seed: int | None, pooling: str, hist: str = "rgb") -> Path:
+    mode = ("" if pooling == "avg" else f"{pooling}-") + ("" if hist == "rgb" else f"{hist.replace('+', '-')}-")
     net = f"{trunk.key}-" if trunk.key else ""
     return cache_dir / f"trunk-{trunk.size[0]}x{trunk.size[1]}-{net}{mode}{'plain' if seed is None else f'aug{seed}'}.npz"
 
 
 def cached_features(
     paths: Sequence[str], trunk: Trunk, cache_dir: Path, augment_seed: int | None = None, desc: str = "photos",
-    pooling: str = "avg",
+    pooling: str = "avg", hist: str = "rgb",
 ) -> tuple[np.ndarray, np.ndarray]:
     cache_dir.mkdir(parents=True, exist_ok=True)
     paths = [os.path.abspath(p) for p in paths]  # one key per photo, whatever the working directory
-    f = _store(cache_dir, trunk, augment_seed, pooling)
+    f = _store(cache_dir, trunk, augment_seed, pooling, hist)
     dim = trunk_dim(pooling)
     known_paths: list[str] = []
     feats = np.zeros((0, dim), np.float32)
-    hists = np.zeros((0, HIST_DIM), np.float32)
+    hists = np.zeros((0, HISTOGRAMS[hist]), np.float32)
     if f.exists():
         with np.load(f, allow_pickle=False) as z:
             known_paths, feats, hists = list(z["paths"]), z["feats"], z["hists"]
@@ -66,7 +66,7 @@ def cached_features(
     missing = [p for p in dict.fromkeys(paths) if p not in where]
     if missing:
         nf = np.zeros((len(missing), dim), np.float32)
-        nh = np.zeros((len(missing), HIST_DIM), np.float32)
+        nh = np.zeros((len(missing), HISTOGRAMS[hist]), np.float32)
         step = 512
         with tqdm(total=len(missing), desc=f"features: {desc}", unit="img") as bar:
             for s in range(0, len(missing), step):
@@ -74,7 +74,7 @@ def cached_features(
                 items = chunk if augment_seed is None else [
                     augment(p, augment_seed * 1_000_003 + zlib.crc32(p.encode())) for p in chunk
                 ]
-                nf[s : s + len(chunk)], nh[s : s + len(chunk)] = trunk.features(items, pooling)
+                nf[s : s + len(chunk)], nh[s : s + len(chunk)] = trunk.features(items, pooling, hist)
                 bar.update(len(chunk))
         known_paths += missing
         feats, hists = np.concatenate([feats, nf]), np.concatenate([hists, nh])

@@ -31,7 +31,15 @@ log = logging.getLogger(__name__)
 MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)[:, None, None]
 STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)[:, None, None]
 HIST_LEVELS = 5
-HIST_DIM = HIST_LEVELS**3
+HIST_DIM = HIST_LEVELS**3  # the joint RGB histogram: every model has it, the visual vector uses it
+# The HSV histogram: 12 hues x 2 chromas (muted, vivid) x 6 values, plus 6 values of grey.
+# Value bins are finer in the darks, where the RGB cube lumps navy, charcoal, brown and black.
+HSV_VALUE_EDGES = (40, 70, 105, 150, 200)  # of 255
+HSV_GREY_BELOW, HSV_VIVID_FROM = 40, 120  # saturation (of 255)
+HSV_GREY_CHROMA = 16  # max - min (of 255) below which a pixel is grey too: a dark pixel's saturation is noise
+HSV_HUES = 12
+HSV_DIM = HSV_HUES * 2 * (len(HSV_VALUE_EDGES) + 1) + len(HSV_VALUE_EDGES) + 1  # 150
+HISTOGRAMS = {"rgb": HIST_DIM, "rgb+hsv": HIST_DIM + HSV_DIM}  # a model's card says which it was trained on
 TRUNK_DIM = 1280
 BANDS = 3  # horizontal bands pooled beside the global average: layout tells a top from a dress
 
@@ -98,6 +106,54 @@ def pixels(src: ImageLike, size: tuple[int, int]) -> np.ndarray:
     return np.asarray(open_image(src, size), dtype=np.uint8)
 
 
+def _foreground(arr: np.ndarray) -> np.ndarray | None:
+    """Mask of the product's pixels (near-white background left out); None keeps
+    every pixel (an all-white photo)."""
+    r, g, b = arr[..., 0], arr[..., 1], arr[..., 2]
+    bg = (r > 224) & (g > 224) & (b > 224)
+    return None if bg.size - np.count_nonzero(bg) < 0.05 * bg.size else ~bg
+
+
+_HSV_LUT: np.ndarray | None = None
+
+
+def _hsv_lut() -> np.ndarray:
+    """The HSV bin of every colour at 6 bits a channel (the centre of each 4x4x4 cell;
+    256 kB, built once in about 50 ms): a photo's histogram is then one lookup per
+    pixel, no colour conversion."""
+    global _HSV_LUT
+    if _HSV_LUT is None:
+        rgb = np.arange(1 << 18, dtype=np.uint32)
+        cube = np.stack([(rgb >> 12) & 63, (rgb >> 6) & 63, rgb & 63], axis=1) * 4 + 2
+        hsv = np.asarray(Image.fromarray(cube.astype(np.uint8).reshape(512, 512, 3)).convert("HSV")).reshape(-1, 3)
+        h, sat, v = hsv[:, 0].astype(np.int32), hsv[:, 1].astype(np.int32), hsv[:, 2].astype(np.int32)
+        nv = len(HSV_VALUE_EDGES) + 1
+        vb = np.searchsorted(np.array(HSV_VALUE_EDGES), v, side="right")
+        hue = (h * HSV_HUES + HSV_HUES // 2) // 256 % HSV_HUES  # bins centred on red, orange, ...
+        grey = (sat < HSV_GREY_BELOW) | (sat * v < HSV_GREY_CHROMA * 255)  # chroma = s * v / 255
+        _HSV_LUT = np.where(grey, HSV_HUES * 2 * nv + vb, (hue * 2 + (sat >= HSV_VIVID_FROM)) * nv + vb).astype(np.uint8)
+    return _HSV_LUT
+
+
+def hsv_histogram(arr: np.ndarray) -> np.ndarray:
+    """HSV histogram of the product's pixels, Hellinger-normalised like the RGB one.
+    Low-saturation or low-chroma pixels go to grey bins by value alone: their hue is noise."""
+    px = (arr.reshape(-1, 3) >> 2).astype(np.uint32)
+    idx = _hsv_lut()[(px[:, 0] << 12) | (px[:, 1] << 6) | px[:, 2]]
+    fg = _foreground(arr)
+    out = np.bincount(idx if fg is None else idx[fg.ravel()], minlength=HSV_DIM).astype(np.float32)
+    return np.sqrt(out / max(out.sum(), 1.0))
+
+
+def histogram(arr: np.ndarray, kind: str = "rgb") -> np.ndarray:
+    """The colour histogram a model was trained with (`HISTOGRAMS`)."""
+    if kind == "rgb":
+        return colour_histogram(arr)
+    if kind == "rgb+hsv":
+        return np.concatenate([colour_histogram(arr), hsv_histogram(arr)])
+    raise ValueError(f"unknown colour histogram {kind!r}: one of {', '.join(HISTOGRAMS)}")
+
+
 def colour_histogram(arr: np.ndarray) -> np.ndarray:
     """Joint RGB histogram of the product's pixels (near-white background left out),
     square-rooted so its L2 norm is 1 (Hellinger): colour survives any projection.
@@ -130,24 +186,26 @@ class Trunk:
         self.batch = settings.encode_batch
         self.pool = ThreadPoolExecutor(max_workers=2)
 
-    def _prep(self, src: ImageLike) -> tuple[np.ndarray, np.ndarray]:
+    def _prep(self, src: ImageLike, hist: str = "rgb") -> tuple[np.ndarray, np.ndarray]:
         """uint8 (H, W, 3) pixels at the input size, and the colour histogram."""
         arr = pixels(src, self.size)
-        return arr, colour_histogram(arr)
+        return arr, histogram(arr, hist)
 
     def run(self, rgb: np.ndarray) -> np.ndarray:
         """uint8 (N, H, W, 3) -> pooled features (N, 1280 * (1 + BANDS))."""
         return self.session.run(None, {"rgb": rgb})[0]
 
-    def features(self, images: Sequence[ImageLike], pooling: str = "avg") -> tuple[np.ndarray, np.ndarray]:
-        """(pooled trunk features N x 1280 (x4 for bands), colour histograms N x 125)."""
+    def features(
+        self, images: Sequence[ImageLike], pooling: str = "avg", hist: str = "rgb"
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(pooled trunk features N x 1280 (x4 for bands), colour histograms N x HISTOGRAMS[hist])."""
         n = len(images)
         dim = trunk_dim(pooling)
         feats = np.zeros((n, dim), dtype=np.float32)
-        hists = np.zeros((n, HIST_DIM), dtype=np.float32)
+        hists = np.zeros((n, HISTOGRAMS[hist]), dtype=np.float32)
 
         def decode(start: int) -> list[tuple[np.ndarray, np.ndarray]]:
-            return [self._prep(x) for x in images[start : start + self.batch]]
+            return [self._prep(x, hist) for x in images[start : start + self.batch]]
 
         starts = list(range(0, n, self.batch))
         ahead = self.pool.submit(decode, 0) if n else None
@@ -173,6 +231,7 @@ class Heads:
         self.labels: dict[str, list[str]] = card.get("heads", {})
         self.visual_alpha = float(card.get("visual_alpha", 0.5))
         self.pooling = str(card.get("pooling", "avg"))
+        self.histogram = str(card.get("histogram", "rgb"))
 
     @staticmethod
     def inputs(feats: np.ndarray, hists: np.ndarray) -> np.ndarray:
@@ -186,8 +245,10 @@ class Heads:
         return l2n(h @ self.p["w2"] + self.p["b2"])
 
     def visual(self, feats: np.ndarray, hists: np.ndarray) -> np.ndarray:
+        """PCA of the global features plus the RGB histogram (the HSV one, where the
+        model has it, feeds the heads only: the visual vector keeps one layout)."""
         z = l2n((l2n(feats[:, :TRUNK_DIM]) - self.p["pca_mean"]) @ self.p["pca"])
-        return l2n(np.concatenate([z, self.visual_alpha * hists], axis=1))
+        return l2n(np.concatenate([z, self.visual_alpha * hists[:, :HIST_DIM]], axis=1))
 
     def attributes(self, h: np.ndarray, top: int = 5) -> list[dict]:
         """Per photo: the most likely label of each head, and the top labels'
@@ -240,7 +301,7 @@ class ImageTower:
         return cls(trunk, Heads(params, card), model_dir)
 
     def encode_image_both(self, images: Sequence[ImageLike]) -> tuple[np.ndarray, np.ndarray]:
-        feats, hists = self.trunk.features(images, self.heads.pooling)
+        feats, hists = self.trunk.features(images, self.heads.pooling, self.heads.histogram)
         return self.from_features(feats, hists)
 
     def from_features(self, feats: np.ndarray, hists: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -249,7 +310,7 @@ class ImageTower:
 
     def encode_image_full(self, images: Sequence[ImageLike]) -> tuple[np.ndarray, np.ndarray, list[dict[str, str]]]:
         """Aligned vectors, visual vectors and predicted attributes in one trunk pass."""
-        feats, hists = self.trunk.features(images, self.heads.pooling)
+        feats, hists = self.trunk.features(images, self.heads.pooling, self.heads.histogram)
         h = self.heads.hidden(Heads.inputs(feats, hists))
         return self.heads.aligned(h), self.heads.visual(feats, hists), self.heads.attributes(h)
 

@@ -29,7 +29,7 @@ from shopsearch.catalog.where import compile_where
 from shopsearch.encoders.base import l2n
 from shopsearch.encoders.export import QUANT_KEEP_FP32
 from shopsearch.encoders.features import cached_features
-from shopsearch.encoders.image import HIST_DIM, TRUNK_DIM, Trunk, trunk_dim
+from shopsearch.encoders.image import HISTOGRAMS, TRUNK_DIM, Trunk, trunk_dim
 from shopsearch.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -55,6 +55,7 @@ class TrainConfig:
     limit: int | None = None
     max_head_labels: int = 200
     pooling: str = "bands"  # "avg" (global average) or "bands" (global + 3 horizontal bands)
+    histogram: str = "rgb+hsv"  # "rgb" (125 bins) or "rgb+hsv" (plus 150 HSV bins, finer in the darks)
     caption_mix: bool = False  # each step pairs a photo with its full caption, its title or its attribute sentence
     hard_negatives: bool = False  # batches hold pairs of the same type in different colours
     ssl_epochs: int = 0  # self-supervised warm-up (two views of a photo, no labels) before the contrastive stage
@@ -261,6 +262,8 @@ def train(
 
     s = settings or get_settings()
     cfg = cfg or TrainConfig()
+    if cfg.histogram not in HISTOGRAMS:
+        raise ValueError(f"unknown colour histogram {cfg.histogram!r}: one of {', '.join(HISTOGRAMS)}")
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(max(1, s.threads))
     rng = np.random.default_rng(cfg.seed)
@@ -296,12 +299,12 @@ def train(
     view_feats, view_hists, view_mask = [], [], []
     for k in range(slots):
         idx = [i for i in range(n) if len(photos[i]) > k]
-        f, h = cached_features([photos[i][k] for i in idx], trunk, cache, None, f"view {k + 1}", cfg.pooling)
-        F = np.zeros((n, trunk_dim(cfg.pooling)), np.float32); H = np.zeros((n, HIST_DIM), np.float32); M = np.zeros(n, bool)
+        f, h = cached_features([photos[i][k] for i in idx], trunk, cache, None, f"view {k + 1}", cfg.pooling, cfg.histogram)
+        F = np.zeros((n, trunk_dim(cfg.pooling)), np.float32); H = np.zeros((n, HISTOGRAMS[cfg.histogram]), np.float32); M = np.zeros(n, bool)
         F[idx], H[idx], M[idx] = f, h, True
         view_feats.append(F); view_hists.append(H); view_mask.append(M)
     for a in range(cfg.augment_views):
-        f, h = cached_features([p[0] for p in photos], trunk, cache, a + 1, f"augmented {a + 1}", cfg.pooling)
+        f, h = cached_features([p[0] for p in photos], trunk, cache, a + 1, f"augmented {a + 1}", cfg.pooling, cfg.histogram)
         view_feats.append(f); view_hists.append(h); view_mask.append(np.ones(n, bool))
     from shopsearch.encoders.image import Heads
 
@@ -411,6 +414,7 @@ def train(
         "query_brands": query_brands(heads["brand"][0], [p.title for p in products]) if "brand" in heads else [],
         "visual_alpha": cfg.visual_alpha,
         "pooling": cfg.pooling,
+        "histogram": cfg.histogram,
         "input_size": [s.image_width, s.image_height],
         **({"trunk": trunk_card} if trunk_card else {}),
     }
