@@ -111,5 +111,6 @@ def test_hsv_histogram_separates_dark_shades_and_greys():
     both = histogram(arr, "rgb+hsv")
     assert both.shape == (HISTOGRAMS["rgb+hsv"],) == (HIST_DIM + HSV_DIM,)
     np.testing.assert_allclose(both[:HIST_DIM], colour_histogram(arr))
+    np.testing.assert_allclose(both[HIST_DIM:], hsv_histogram(arr))  # one mask shared, same numbers
     with pytest.raises(ValueError, match="unknown colour histogram"):
         histogram(arr, "lab")

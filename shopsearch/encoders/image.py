@@ -106,6 +106,9 @@ def pixels(src: ImageLike, size: tuple[int, int]) -> np.ndarray:
     return np.asarray(open_image(src, size), dtype=np.uint8)
 
 
+_MASK = object()  # "work the foreground out": the histograms' default
+
+
 def _foreground(arr: np.ndarray) -> np.ndarray | None:
     """Mask of the product's pixels (near-white background left out); None keeps
     every pixel (an all-white photo)."""
@@ -135,12 +138,12 @@ def _hsv_lut() -> np.ndarray:
     return _HSV_LUT
 
 
-def hsv_histogram(arr: np.ndarray) -> np.ndarray:
+def hsv_histogram(arr: np.ndarray, fg: np.ndarray | None | object = _MASK) -> np.ndarray:
     """HSV histogram of the product's pixels, Hellinger-normalised like the RGB one.
     Low-saturation or low-chroma pixels go to grey bins by value alone: their hue is noise."""
     px = (arr.reshape(-1, 3) >> 2).astype(np.uint32)
     idx = _hsv_lut()[(px[:, 0] << 12) | (px[:, 1] << 6) | px[:, 2]]
-    fg = _foreground(arr)
+    fg = _foreground(arr) if fg is _MASK else fg
     out = np.bincount(idx if fg is None else idx[fg.ravel()], minlength=HSV_DIM).astype(np.float32)
     return np.sqrt(out / max(out.sum(), 1.0))
 
@@ -150,21 +153,22 @@ def histogram(arr: np.ndarray, kind: str = "rgb") -> np.ndarray:
     if kind == "rgb":
         return colour_histogram(arr)
     if kind == "rgb+hsv":
-        return np.concatenate([colour_histogram(arr), hsv_histogram(arr)])
+        fg = _foreground(arr)
+        return np.concatenate([colour_histogram(arr, fg), hsv_histogram(arr, fg)])
     raise ValueError(f"unknown colour histogram {kind!r}: one of {', '.join(HISTOGRAMS)}")
 
 
-def colour_histogram(arr: np.ndarray) -> np.ndarray:
-    """Joint RGB histogram of the product's pixels (near-white background left out),
-    square-rooted so its L2 norm is 1 (Hellinger): colour survives any projection.
+def colour_histogram(arr: np.ndarray, fg: np.ndarray | None | object = _MASK) -> np.ndarray:
+    """Joint RGB histogram of the product's pixels (near-white background left out;
+    `fg` is that mask when the caller has it, None for every pixel), square-rooted
+    so its L2 norm is 1 (Hellinger): colour survives any projection.
     Lookup tables instead of integer arithmetic: a third of the time, same numbers."""
-    r, g, b = arr[..., 0], arr[..., 1], arr[..., 2]
-    idx = _BIN[0][r]
-    idx += _BIN[1][g]
-    idx += _BIN[2][b]
-    bg = (r > 224) & (g > 224) & (b > 224)
-    if bg.size - np.count_nonzero(bg) >= 0.05 * bg.size:  # an all-white photo keeps every pixel
-        idx[bg] = HIST_DIM  # an extra bin, dropped below
+    fg = _foreground(arr) if fg is _MASK else fg
+    idx = _BIN[0][arr[..., 0]]
+    idx += _BIN[1][arr[..., 1]]
+    idx += _BIN[2][arr[..., 2]]
+    if fg is not None:
+        idx[~fg] = HIST_DIM  # an extra bin, dropped below
     h = np.bincount(idx.ravel(), minlength=HIST_DIM + 1)[:HIST_DIM].astype(np.float32)
     return np.sqrt(h / max(h.sum(), 1.0))
 
