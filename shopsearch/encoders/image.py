@@ -173,18 +173,26 @@ def colour_histogram(arr: np.ndarray, fg: np.ndarray | None | object = _MASK) ->
     return np.sqrt(h / max(h.sum(), 1.0))
 
 
+def trunk_cache_key(own: dict) -> str:
+    """The feature-cache key of a model's own trunk, from its card's `trunk` block."""
+    return f"{'ft' if own.get('finetuned') else 'int8'}-{own['key']}"
+
+
 class Trunk:
     """EfficientNet-Lite0 on onnxruntime (normalisation and pooling in its graph);
     the next batch's photos are decoded in threads while the network runs."""
 
-    def __init__(self, settings: Settings, path: Path | None = None, key: str = "", spin: bool = False) -> None:
-        """`path`: an int8 trunk (`export.quantize_trunk`), default the fp32 export;
-        `key` names its feature cache, so features of different trunks never mix;
-        `spin`: let onnxruntime's idle workers spin (off: they starve the decode thread)."""
-        self.size = (settings.image_width, settings.image_height)
+    def __init__(self, settings: Settings, path: Path | None = None, key: str = "", spin: bool = False,
+                 size: tuple[int, int] | None = None) -> None:
+        """`path`: a model's own trunk (int8 from `export.quantize_trunk`, or fine-tuned
+        by `finetune.py`), default the shared fp32 export; `key` names its feature
+        cache, so features of different trunks never mix; `size` (w, h): the input
+        that trunk was built for (default the settings'); `spin`: let onnxruntime's
+        idle workers spin (off: they starve the decode thread)."""
+        self.size = tuple(size) if size else (settings.image_width, settings.image_height)
         self.path = Path(path) if path else export_effnet(settings)
         if path is not None and not key:
-            raise ValueError("an int8 trunk needs its key: its features must not share the fp32 trunk's cache")
+            raise ValueError("a model's own trunk needs its key: its features must not share the fp32 trunk's cache")
         self.key = key
         self.session = ort_session(self.path, settings.threads, spin)
         self.batch = settings.encode_batch
@@ -293,13 +301,13 @@ class ImageTower:
         with np.load(weights) as z:
             params = {k: z[k] for k in z.files}
         own = card.get("trunk") or {}
-        if own.get("file"):  # the model was trained on its own (int8) trunk: serve with the same one
-            key, path = f"int8-{own['key']}", model_dir / own["file"]
+        if own.get("file"):  # the model was trained on its own (int8 or fine-tuned) trunk: serve with the same one
+            key, path = trunk_cache_key(own), model_dir / own["file"]
             if not path.is_file():
                 raise FileNotFoundError(f"{model_dir} lacks {own['file']}, the trunk its heads were trained on: "
                                         "copy the whole model folder, or retrain")
             if trunk is None or trunk.key != key:
-                trunk = Trunk(settings, path, key)
+                trunk = Trunk(settings, path, key, size=tuple(card["input_size"]) if card.get("input_size") else None)
         elif trunk is None or trunk.key:
             trunk = Trunk(settings)
         return cls(trunk, Heads(params, card), model_dir)

