@@ -73,13 +73,15 @@ def main() -> None:
     out["int8_cosine_to_fp32_mean"] = float((v32 * v8).sum(1).mean())
     from shopsearch.encoders.image import ImageTower, Trunk
 
-    # The photo side: the fp32 trunk (the baseline) and the served model's own trunk
-    # (int8, calibrated on the catalogue), each end to end (decode, network, pooling)
-    # and network only; then the whole tower (trunk + heads) as ingest runs it.
+    # The photo side: the frozen fp32 trunk at 144x192 (the baseline) and the served
+    # model's own trunk (fine-tuned at 72x96, or int8 calibrated on the catalogue), each
+    # end to end (decode, network, pooling) and network only; then the whole tower
+    # (trunk + heads) as ingest runs it.
     s = Settings()
     tower = ImageTower.load(s.image_model, s)
-    trunks = {"fp32": Trunk(s)} | ({"int8": tower.trunk} if tower.trunk.key else {})
-    if tower.trunk.key:  # the earlier run settings (batch 64, spinning workers), same int8 network
+    own = "finetuned" if tower.trunk.key.startswith("ft-") else "int8"
+    trunks = {"fp32": Trunk(s)} | ({own: tower.trunk} if tower.trunk.key else {})
+    if own == "int8" and tower.trunk.key:  # the earlier run settings (batch 64, spinning workers), same int8 network
         trunks["int8_b64_spin"] = Trunk(s.model_copy(update={"encode_batch": 64}), tower.trunk.path, tower.trunk.key, spin=True)
     for col in ("image_hr", "image_60x80"):  # decoding a large JPEG costs more than a 60x80 one
         photos = [str(DATA / r[col]) for r in rows if r[col]][:300]
@@ -90,6 +92,9 @@ def main() -> None:
         rgb = np.stack([trunk._prep(p)[0] for p in photos[:64]])  # decoded already, the batch size aside
         batches = lambda x, t=trunk: [t.run(x[i : i + t.batch]) for i in range(0, len(x), t.batch)]  # noqa: E731
         out[f"photo_network_only_{name}_ms"] = 1000 / rate(batches, rgb, a.repeat)
+    if "finetuned" in trunks:
+        out["finetuned_vs_fp32_photo_hr"] = out["photo_hr_fp32_ms"] / out["photo_hr_finetuned_ms"]
+        out["finetuned_vs_fp32_photo_60x80"] = out["photo_60x80_fp32_ms"] / out["photo_60x80_finetuned_ms"]
     if "int8" in trunks:
         f32, f8 = (trunks[n].features(photos, "avg")[0] for n in ("fp32", "int8"))
         f32, f8 = (x / np.linalg.norm(x, axis=1, keepdims=True) for x in (f32, f8))

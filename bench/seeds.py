@@ -47,8 +47,9 @@ from shopsearch.settings import get_settings  # noqa: E402
 
 UNSEEN = "id % 5 == 0"
 VARIANTS = {"base": {}, "hard_negatives": {"hard_negatives": True}, "caption_mix": {"caption_mix": True},
-            "ssl": {"ssl_epochs": 10}, "fp32_trunk": {"int8_trunk": False},
-            "rgb_histogram": {"histogram": "rgb"}}
+            "ssl": {"ssl_epochs": 10}, "frozen": {"finetune_epochs": 0},
+            "fp32_trunk": {"finetune_epochs": 0, "int8_trunk": False},
+            "rgb_histogram": {"histogram": "rgb"}, "instance": {"finetune_instance": 0.3}}
 
 
 class Kagl:
@@ -156,7 +157,7 @@ def main() -> None:
             card = out / "card.json"
             hp = json.loads(card.read_text()).get("hyper_parameters", {}) if card.exists() else None
             # a card written before a config field existed ran with that field's default
-            if hp is None or any(hp.get(k, defaults[k]) != v for k, v in asdict(cfg).items()):
+            if hp is None or any(hp.get(k, defaults[k]) != v for k, v in asdict(cfg).items() if v is not None):
                 train(DATA / "catalogue.csv", DATA, out, exclude=UNSEEN, cfg=cfg, force=True)
             runs[variant].append(measure(out, kagl) | {"seed": seed})
             print(json.dumps({"variant": variant, **runs[variant][-1]}), flush=True)
