@@ -132,3 +132,15 @@ def test_train_fine_tunes_the_trunk_and_serves_it(tmp_path, data_dir):
     small_card = json.loads((small.out / "card.json").read_text())
     assert small_card["trunk"]["int8"] and "finetuned" not in small_card["trunk"]
     assert small_card["hyper_parameters"]["epochs"] == 2
+
+
+def test_instance_discrimination_trains_on_two_views_of_each_photo(decoded):
+    rgb, hists, labels, texts = decoded
+    views = [np.array([i]) for i in range(len(rgb))]
+    cfg = FinetuneConfig(epochs=2, batch=32, hidden=64, instance_weight=0.3)
+    model, losses = finetune(rgb, hists, views, texts, np.arange(len(rgb)), labels, np.arange(96), cfg,
+                             progress=False)
+    plain = finetune(rgb, hists, views, texts, np.arange(len(rgb)), labels, np.arange(96),
+                     FinetuneConfig(epochs=2, batch=32, hidden=64), progress=False)[1]
+    assert all(np.isfinite(losses)) and losses[-1] < losses[0]
+    assert losses[0] > plain[0]  # the instance term adds to the loss: it is really there

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 from dataclasses import dataclass, asdict
 from pathlib import Path
 from typing import Callable

@@ -172,8 +172,6 @@ def _finetuned_trunk(s: Settings, cfg: TrainConfig, photos: list[list[str]], tr_
     """Fine-tune the trunk end to end on the training products (never validation or
     excluded ones) and export it; returns the trunk, its card block and the
     fine-tuned model's head weights (they start the heads' own training)."""
-    import torch
-
     from shopsearch.encoders.finetune import FinetuneConfig, decode_all, export_trunk, finetune
 
     fcfg = FinetuneConfig(epochs=cfg.finetune_epochs, batch=cfg.finetune_batch, trunk_lr=cfg.finetune_lr,
