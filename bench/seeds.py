@@ -84,7 +84,7 @@ class Kagl:
     def score(self, heads: Heads, brand_words: list[str], k: int = 1000) -> dict[str, float]:
         s = self.settings
         h = heads.hidden(Heads.inputs(self.feats, self.hists))
-        sims = self.qvecs @ heads.aligned(h).T
+        sims = self.qvecs @ heads.aligned(h, self.feats).T
         probs = {}
         for name, labels in heads.labels.items():
             lg = h @ heads.p[f"head_{name}_w"] + heads.p[f"head_{name}_b"]

@@ -119,6 +119,8 @@ def train(
     finetune_epochs: int = typer.Option(6, "--finetune-epochs", help="Epochs fine-tuning the whole trunk on the "
                                         "catalogue first (about 4.5 min each per 35,000 products on 2 cores); "
                                         "0, or under 2,000 products, keeps the frozen ImageNet trunk."),
+    memory: int = typer.Option(0, "--memory", help="Caption memory: each photo borrows the captions of its K "
+                               "nearest training photos (words a photo cannot show: brands, product lines); 0: none."),
     instance: float = typer.Option(0.0, "--instance", help="Weight of instance discrimination (two views of each "
                                    "photo) while fine-tuning: photo-to-photo search; doubles the fine-tuning time."),
     limit: Optional[int] = typer.Option(None, "--limit", help="Train on the first N products only."),
@@ -137,7 +139,8 @@ def train(
 
     s = get_settings()
     cfg = TrainConfig(epochs=epochs, limit=limit, seed=seed, augment_views=augment, int8_trunk=not fp32_trunk,
-                      histogram=histogram, finetune_epochs=finetune_epochs, finetune_instance=instance)
+                      histogram=histogram, finetune_epochs=finetune_epochs, finetune_instance=instance,
+                      memory_k=memory)
     extra = None
     if clicks_from:
         from shopsearch.events.store import EventStore

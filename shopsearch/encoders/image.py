@@ -238,7 +238,10 @@ class Heads:
     """The trained part, in numpy: projection MLP, attribute heads, visual PCA."""
 
     def __init__(self, params: dict[str, np.ndarray], card: dict) -> None:
-        self.p = {k: v.astype(np.float32) for k, v in params.items()}
+        from shopsearch.encoders.memory import CaptionMemory
+
+        self.memory = CaptionMemory.from_params(params, card)  # None for models without one
+        self.p = {k: v.astype(np.float32) for k, v in params.items() if not k.startswith("memory_")}
         self.card = card
         self.labels: dict[str, list[str]] = card.get("heads", {})
         self.visual_alpha = float(card.get("visual_alpha", 0.5))
@@ -253,8 +256,15 @@ class Heads:
     def hidden(self, x: np.ndarray) -> np.ndarray:
         return gelu(x @ self.p["w1"] + self.p["b1"])
 
-    def aligned(self, h: np.ndarray) -> np.ndarray:
-        return l2n(h @ self.p["w2"] + self.p["b2"])
+    def aligned(self, h: np.ndarray, feats: np.ndarray | None = None) -> np.ndarray:
+        """The photo in the text space; with the trunk features `feats` and a caption
+        memory, plus the captions of the training photos it looks like (memory.py)."""
+        z = l2n(h @ self.p["w2"] + self.p["b2"])
+        if self.memory is None or feats is None:
+            return z
+        from shopsearch.encoders.memory import memory_keys
+
+        return self.memory.apply(z, memory_keys(feats, self.p["pca_mean"], self.p["pca"]))
 
     def visual(self, feats: np.ndarray, hists: np.ndarray) -> np.ndarray:
         """PCA of the global features plus the RGB histogram (the HSV one, where the
@@ -318,13 +328,13 @@ class ImageTower:
 
     def from_features(self, feats: np.ndarray, hists: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         h = self.heads.hidden(Heads.inputs(feats, hists))
-        return self.heads.aligned(h), self.heads.visual(feats, hists)
+        return self.heads.aligned(h, feats), self.heads.visual(feats, hists)
 
     def encode_image_full(self, images: Sequence[ImageLike]) -> tuple[np.ndarray, np.ndarray, list[dict[str, str]]]:
         """Aligned vectors, visual vectors and predicted attributes in one trunk pass."""
         feats, hists = self.trunk.features(images, self.heads.pooling, self.heads.histogram)
         h = self.heads.hidden(Heads.inputs(feats, hists))
-        return self.heads.aligned(h), self.heads.visual(feats, hists), self.heads.attributes(h)
+        return self.heads.aligned(h, feats), self.heads.visual(feats, hists), self.heads.attributes(h)
 
     def predict_attributes(self, images: Sequence[ImageLike]) -> list[dict[str, str]]:
         return self.encode_image_full(images)[2]

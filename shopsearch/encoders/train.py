@@ -73,6 +73,10 @@ class TrainConfig:
     finetune_lr: float = 1e-3
     finetune_instance: float = 0.0  # instance discrimination between two views of a photo (doubles the fine-tuning)
     finetune_min_products: int = 2000  # fewer training products than this: too few to fine-tune on, keep it frozen
+    # Caption memory (memory.py): how many training photos lend a photo their captions; 0, the default,
+    # builds none (it raised KAGL R@1 but cost the distorted-photo rank-1, docs/image-tower.md).
+    memory_k: int = 0
+    memory_weight: float = 1.0
 
 
 @dataclass
@@ -455,6 +459,13 @@ def train(
     mean = base.mean(0)
     _, _, vt = np.linalg.svd(base - mean, full_matrices=False)
     params["pca_mean"], params["pca"] = mean.astype(np.float32), vt[: cfg.pca_dim].T.astype(np.float32)
+    memory = None
+    if cfg.memory_k > 0:  # the training products only: validation measures what a new product gets
+        from shopsearch.encoders.memory import CaptionMemory, MemoryConfig, memory_keys
+
+        memory = CaptionMemory(memory_keys(view_feats[0][tr_idx], params["pca_mean"], params["pca"]), T[tr_idx],
+                               MemoryConfig(k=cfg.memory_k, weight=cfg.memory_weight))
+        params.update(memory.params())
 
     card = {
         "id": f"shopsearch-image-{catalogue.stem}-{fingerprint}",
@@ -469,12 +480,13 @@ def train(
         "histogram": cfg.histogram,
         "input_size": list(trunk.size),
         **({"trunk": trunk_card} if trunk_card else {}),
+        **({"memory": memory.card()} if memory else {}),
     }
     h_ = Heads(params, card)
     hv = h_.hidden(X[0][va_idx])
     pred = h_.attributes(hv)
     attrs_pred = {k: np.array([heads[k][0].index(p[k]) for p in pred]) for k in heads}
-    metrics = evaluate(h_.aligned(hv), T[va_idx], [captions[i] for i in va_idx], attrs_pred,
+    metrics = evaluate(h_.aligned(hv, view_feats[0][va_idx]), T[va_idx], [captions[i] for i in va_idx], attrs_pred,
                        {k: v[1][va_idx] for k, v in heads.items()})
     seconds = time.perf_counter() - t0
     card.update({
@@ -504,7 +516,8 @@ def train(
     tmp = out.parent / f".{out.name}.new"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    np.savez_compressed(tmp / "model.npz", **{k: v.astype(np.float16 if v.size > 100_000 else np.float32) for k, v in params.items()})
+    np.savez_compressed(tmp / "model.npz", **{k: v if v.dtype == np.int8 else v.astype(np.float16 if v.size > 100_000 else np.float32)
+                                              for k, v in params.items()})
     (tmp / "card.json").write_text(json.dumps(card, indent=2))
     if trunk_card:
         shutil.copyfile(trunk.path, tmp / trunk_card["file"])
