@@ -1,11 +1,13 @@
 """Training the image tower on a catalogue's own (photo, caption) pairs (LiT-style:
 the text tower is frozen, only the image side learns).
 
-The frozen trunk's features are computed once per photo view and cached; what
-trains is a small MLP projection into the text space plus attribute heads, so a
-full run on 35,000 products takes minutes on two cores. Checkpoints every epoch
-(an interrupted run resumes), holds out a validation slice, and refuses to replace
-a better served model unless forced."""
+Two stages: the trunk is first fine-tuned end to end on the catalogue
+(`finetune.py`; a catalogue under `finetune_min_products` keeps the frozen
+ImageNet trunk), then its features are computed once per photo view and cached,
+and the served part, a small MLP projection into the text space plus attribute
+heads, trains on them. Checkpoints every epoch of either stage (an interrupted
+run resumes), holds out a validation slice, and refuses to replace a better
+served model unless forced."""
 
 from __future__ import annotations
 
