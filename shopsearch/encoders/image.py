@@ -1,5 +1,6 @@
-"""The image tower: a frozen ImageNet EfficientNet-Lite0 trunk plus a colour
-histogram, and small heads trained on the catalogue (see `train.py`).
+"""The image tower: an EfficientNet-Lite0 trunk (fine-tuned on the catalogue by
+`finetune.py`, or the frozen ImageNet one) plus colour histograms, and small heads
+trained on the catalogue (see `train.py`).
 
 Two vectors per photo:
 - the *aligned* vector (384-d, the text tower's space) for words-to-photo and
