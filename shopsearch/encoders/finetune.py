@@ -86,6 +86,10 @@ def build(torch, heads: dict[str, list[str]], hist_dim: int, cfg: FinetuneConfig
             self.inst = nn.Sequential(nn.Linear(TRUNK_DIM, 512), nn.ReLU(), nn.Linear(512, 128))
             self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / 0.07)))
 
+        def normalise(self, rgb):
+            """uint8 (N, H, W, 3) -> the ImageNet-normalised float (N, 3, H, W) the trunk takes."""
+            return rgb.permute(0, 3, 1, 2).float() * self.scale - self.shift
+
         def pooled(self, x):
             """Normalised float (N, 3, H, W) -> global and band averages of the last map."""
             f = self.m.extract_features(x)
@@ -166,16 +170,15 @@ def finetune(
             rng = np.random.default_rng([seed, start])
             gen.manual_seed(seed * 1000 + start)
             log.info("fine-tuning resumes at epoch %d", start)
-    scale_px = torch.from_numpy(1.0 / (255.0 * STD)).reshape(1, 3, 1, 1)
-    shift_px = torch.from_numpy(MEAN / STD).reshape(1, 3, 1, 1)
     T = torch.from_numpy(texts)
     H = torch.from_numpy(hists)
     Y = {k: torch.from_numpy(v[1]) for k, v in labels.items()}
 
     def batch_pixels(rows: np.ndarray):
-        x = torch.from_numpy(rgb[rows]).permute(0, 3, 1, 2).float() * scale_px - shift_px
+        x = model.normalise(torch.from_numpy(rgb[rows]))
         return augment_batch(torch, x, gen).contiguous(memory_format=torch.channels_last)
 
+    two = cfg.instance_weight > 0  # a second view of every photo in each batch
     bar = tqdm(total=total, initial=start * steps, desc="fine-tune trunk", unit="step", disable=not progress)
     for epoch in range(start, cfg.epochs):
         model.train()
@@ -184,7 +187,6 @@ def finetune(
         for b in range(steps):
             idx = order[b * cfg.batch : (b + 1) * cfg.batch]
             rows = np.array([views[i][rng.integers(len(views[i]))] for i in idx])
-            two = cfg.instance_weight > 0
             x = batch_pixels(np.concatenate([rows, rows]) if two else rows)
             hb = H[np.concatenate([rows, rows]) if two else rows]
             z, logits, g = model(x, hb)
@@ -232,13 +234,11 @@ def predict(model, rgb: np.ndarray, hists: np.ndarray, batch: int = 256):
     """Eval-mode forward over decoded photos: aligned vectors, head logits, global features."""
     import torch
 
-    scale_px = torch.from_numpy(1.0 / (255.0 * STD)).reshape(1, 3, 1, 1)
-    shift_px = torch.from_numpy(MEAN / STD).reshape(1, 3, 1, 1)
     model.eval()
     zs, lgs, gs = [], {}, []
     with torch.no_grad():
         for s in range(0, len(rgb), batch):
-            x = (torch.from_numpy(rgb[s : s + batch]).permute(0, 3, 1, 2).float() * scale_px - shift_px)
+            x = model.normalise(torch.from_numpy(rgb[s : s + batch]))
             z, lg, g = model(x.contiguous(memory_format=torch.channels_last), torch.from_numpy(hists[s : s + batch]))
             zs.append(z.numpy()); gs.append(g.numpy())
             for k, v in lg.items():
@@ -257,8 +257,7 @@ def export_trunk(model, width: int, height: int, path: Path) -> Path:
             self.m = m
 
         def forward(self, rgb):
-            x = rgb.permute(0, 3, 1, 2).float() * self.m.scale - self.m.shift
-            return self.m.pooled(x)
+            return self.m.pooled(self.m.normalise(rgb))
 
     g = Graph(model).eval().to(memory_format=torch.contiguous_format)
     x = torch.zeros(2, height, width, 3, dtype=torch.uint8)
