@@ -6,11 +6,13 @@ import json
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from conftest import fashion_rows, write_csv
 from shopsearch.encoders.finetune import FinetuneConfig, augment_batch, build, decode_all, export_trunk, finetune, predict
-from shopsearch.encoders.image import BANDS, HISTOGRAMS, TRUNK_DIM, ImageTower, Trunk
+from shopsearch.encoders.image import BANDS, HIST_DIM, HISTOGRAMS, TRUNK_DIM, ImageTower, Trunk
 from shopsearch.encoders.train import TrainConfig, train
+from shopsearch.encoders.visual import VisualConfig, add_to_model, model_id
 from shopsearch.settings import Settings
 
 
@@ -126,12 +128,31 @@ def test_train_fine_tunes_the_trunk_and_serves_it(tmp_path, data_dir):
     aligned, visual, attrs = tower.encode_image_full(photos)
     assert aligned.shape == (4, 384) and np.isfinite(aligned).all() and np.isfinite(visual).all()
     assert all(a["type"] in card["heads"]["type"] for a in attrs)
+    # photo-to-photo: the visual vector comes from the frozen ImageNet trunk at 96x128, not the fine-tuned one
+    v = card["visual"]
+    assert v["input_size"] == [96, 128] and v["alpha"] == 2.0 and card["id"] == model_id(card["id"].rsplit("-v", 1)[0], v)
+    assert tower.visual_space is not None and visual.shape == (4, tower.visual_dim) == (4, v["pca"] + HIST_DIM)
+    frozen = Trunk(Settings(), size=(96, 128))
+    assert not frozen.key  # the shared ImageNet export
+    np.testing.assert_allclose(visual, tower.visual_space.vectors(*frozen.features(photos, "avg", "rgb")), atol=1e-5)
+    distorted = [Image.open(p).convert("RGB").crop((12, 15, 200, 270)).rotate(6, fillcolor=(255, 255, 255))
+                 for p in photos]
+    assert ((tower.encode_image_both(distorted)[1] @ visual.T).argmax(1) == np.arange(4)).all()
+    # a model trained before the visual space existed gets it afterwards, and a new id with it
+    added = add_to_model(out, csv, data_dir, None, VisualConfig(pca=32))
+    assert added["pca"] == 32 and added["id"] != card["id"]
+    again = ImageTower.load(out, Settings())
+    assert again.id == added["id"] and again.visual_dim == 32 + HIST_DIM
+    assert again.encode_image_both(photos[:1])[1].shape == (1, 32 + HIST_DIM)
     # a small catalogue keeps the frozen trunk: too few products to fine-tune on
     small = train(csv, data_dir, tmp_path / "small", cfg=TrainConfig(epochs=2, augment_views=0, batch=64,
                                                                          finetune_epochs=3), progress=False)
     small_card = json.loads((small.out / "card.json").read_text())
     assert small_card["trunk"]["int8"] and "finetuned" not in small_card["trunk"]
     assert small_card["hyper_parameters"]["epochs"] == 2
+    assert "visual" not in small_card and ImageTower.load(small.out, Settings()).visual_space is None
+    with pytest.raises(ValueError, match="frozen"):
+        add_to_model(small.out, csv, data_dir, None)
 
 
 def test_instance_discrimination_trains_on_two_views_of_each_photo(decoded):

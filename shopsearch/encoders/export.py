@@ -83,15 +83,15 @@ def export_minilm(settings: Settings) -> Path:
     return _atomic_export(run, target)
 
 
-def export_effnet(settings: Settings) -> Path:
-    """EfficientNet-Lite0 (ImageNet) trunk for the tower's input size, with the
+def export_effnet(settings: Settings, size: tuple[int, int] | None = None) -> Path:
+    """EfficientNet-Lite0 (ImageNet) trunk for the tower's input size (or `size`, w x h), with the
     pixel normalisation in front and the pooling behind inside the graph: it takes
     uint8 RGB (N, H, W, 3) and gives the global average of the last 1280-channel
     map plus one average per horizontal band (N, 1280 * (1 + BANDS)). Doing both
     in onnxruntime instead of numpy saves about a millisecond a photo."""
     from shopsearch.encoders.image import BANDS, MEAN, STD, band_edges
 
-    w, h = settings.image_width, settings.image_height
+    w, h = size or (settings.image_width, settings.image_height)
     target = onnx_dir(settings) / f"efficientnet-lite0-{w}x{h}-pooled.onnx"
     if target.exists():
         return target

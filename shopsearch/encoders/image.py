@@ -17,12 +17,15 @@ import json
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 from PIL import Image, ImageOps
 
 from shopsearch.encoders.base import ImageLike, l2n
+
+if TYPE_CHECKING:
+    from shopsearch.encoders.visual import VisualSpace
 from shopsearch.encoders.export import export_effnet
 from shopsearch.encoders.text import ort_session
 from shopsearch.settings import Settings
@@ -191,7 +194,7 @@ class Trunk:
         that trunk was built for (default the settings'); `spin`: let onnxruntime's
         idle workers spin (off: they starve the decode thread)."""
         self.size = tuple(size) if size else (settings.image_width, settings.image_height)
-        self.path = Path(path) if path else export_effnet(settings)
+        self.path = Path(path) if path else export_effnet(settings, self.size)
         if path is not None and not key:
             raise ValueError("a model's own trunk needs its key: its features must not share the fp32 trunk's cache")
         self.key = key
@@ -292,13 +295,16 @@ class Heads:
 class ImageTower:
     """Trunk + trained heads, loaded once per process from a model folder."""
 
-    def __init__(self, trunk: Trunk, heads: Heads, model_dir: Path) -> None:
+    def __init__(self, trunk: Trunk, heads: Heads, model_dir: Path, visual: "VisualSpace | None" = None) -> None:
+        """`visual`: the frozen ImageNet space a fine-tuned model's visual vectors come
+        from (visual.py); None: they come from `trunk` and the heads' PCA."""
         self.trunk = trunk
         self.heads = heads
         self.model_dir = model_dir
+        self.visual_space = visual
         self.id = heads.card.get("id", model_dir.name)
         self.dim = int(self.heads.p["w2"].shape[1])
-        self.visual_dim = int(self.heads.p["pca"].shape[1] + HIST_DIM)
+        self.visual_dim = visual.dim if visual else int(self.heads.p["pca"].shape[1] + HIST_DIM)
 
     @classmethod
     def load(cls, model_dir: Path, settings: Settings, trunk: Trunk | None = None) -> "ImageTower":
@@ -321,21 +327,24 @@ class ImageTower:
                 trunk = Trunk(settings, path, key, size=tuple(card["input_size"]) if card.get("input_size") else None)
         elif trunk is None or trunk.key:
             trunk = Trunk(settings)
-        return cls(trunk, Heads(params, card), model_dir)
+        from shopsearch.encoders.visual import VisualSpace
+
+        return cls(trunk, Heads(params, card), model_dir, VisualSpace.from_model(card, params, settings))
 
     def encode_image_both(self, images: Sequence[ImageLike]) -> tuple[np.ndarray, np.ndarray]:
-        feats, hists = self.trunk.features(images, self.heads.pooling, self.heads.histogram)
-        return self.from_features(feats, hists)
-
-    def from_features(self, feats: np.ndarray, hists: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        h = self.heads.hidden(Heads.inputs(feats, hists))
-        return self.heads.aligned(h, feats), self.heads.visual(feats, hists)
+        aligned, visual, _ = self._encode(images, attributes=False)
+        return aligned, visual
 
     def encode_image_full(self, images: Sequence[ImageLike]) -> tuple[np.ndarray, np.ndarray, list[dict[str, str]]]:
-        """Aligned vectors, visual vectors and predicted attributes in one trunk pass."""
+        """Aligned vectors, visual vectors and predicted attributes (one pass of each trunk)."""
+        aligned, visual, attrs = self._encode(images, attributes=True)
+        return aligned, visual, attrs
+
+    def _encode(self, images: Sequence[ImageLike], attributes: bool) -> tuple[np.ndarray, np.ndarray, list[dict]]:
         feats, hists = self.trunk.features(images, self.heads.pooling, self.heads.histogram)
         h = self.heads.hidden(Heads.inputs(feats, hists))
-        return self.heads.aligned(h, feats), self.heads.visual(feats, hists), self.heads.attributes(h)
+        visual = self.visual_space.encode(images) if self.visual_space else self.heads.visual(feats, hists)
+        return self.heads.aligned(h, feats), visual, self.heads.attributes(h) if attributes else []
 
     def predict_attributes(self, images: Sequence[ImageLike]) -> list[dict[str, str]]:
         return self.encode_image_full(images)[2]
