@@ -76,11 +76,13 @@ def main() -> None:
     # The photo side: the frozen fp32 trunk at 144x192 (the baseline) and the served
     # model's own trunk (fine-tuned at 72x96, or int8 calibrated on the catalogue), each
     # end to end (decode, network, pooling) and network only; then the whole tower
-    # (trunk + heads) as ingest runs it.
+    # (trunk + heads, plus the visual trunk where the model has one) as ingest runs it.
     s = Settings()
     tower = ImageTower.load(s.image_model, s)
     own = "finetuned" if tower.trunk.key.startswith("ft-") else "int8"
     trunks = {"fp32": Trunk(s)} | ({own: tower.trunk} if tower.trunk.key else {})
+    if tower.visual_space:  # a fine-tuned model's visual vectors: the frozen ImageNet trunk at 96x128 (visual.py)
+        trunks["visual"] = tower.visual_space.trunk
     if own == "int8" and tower.trunk.key:  # the earlier run settings (batch 64, spinning workers), same int8 network
         trunks["int8_b64_spin"] = Trunk(s.model_copy(update={"encode_batch": 64}), tower.trunk.path, tower.trunk.key, spin=True)
     for col in ("image_hr", "image_60x80"):  # decoding a large JPEG costs more than a 60x80 one

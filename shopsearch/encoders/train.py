@@ -5,9 +5,10 @@ Two stages: the trunk is first fine-tuned end to end on the catalogue
 (`finetune.py`; a catalogue under `finetune_min_products` keeps the frozen
 ImageNet trunk), then its features are computed once per photo view and cached,
 and the served part, a small MLP projection into the text space plus attribute
-heads, trains on them. Checkpoints every epoch of either stage (an interrupted
-run resumes), holds out a validation slice, and refuses to replace a better
-served model unless forced."""
+heads, trains on them. A fine-tuned model then gets its visual space, the
+frozen ImageNet trunk's PCA that photo-to-photo search compares (`visual.py`).
+Checkpoints every epoch of either stage (an interrupted run resumes), holds out
+a validation slice, and refuses to replace a better served model unless forced."""
 
 from __future__ import annotations
 
