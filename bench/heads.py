@@ -6,6 +6,9 @@ Beside each figure, the majority-class baseline on the same products.
     python bench/heads.py --model path/to/model # a retrained one
     python bench/heads.py --confusions 10       # and the most frequent mistakes
 
+Brand: with the visual space's neighbours blended in, as ingest stores it, and
+without them.
+
 Colour family: the predicted colour and the true one share a family
 (COLOUR_FAMILIES: "Navy Blue" counts for blue and navy); "by family" sums the colour
 head's probabilities per family and takes the best family."""
@@ -32,16 +35,18 @@ from shopsearch.query.tables import COLOUR_FAMILIES, colour_families  # noqa: E4
 from shopsearch.settings import get_settings  # noqa: E402
 
 
-def head_table(heads: Heads, products, feats: np.ndarray, hists: np.ndarray, confusions: int = 0) -> dict:
+def head_table(heads: Heads, products, feats: np.ndarray, hists: np.ndarray, confusions: int = 0,
+               votes: dict | None = None) -> dict:
     """Per head: accuracy on these products, majority baseline; colour also by family, brand also top-5;
-    with `confusions`, the most frequent (truth -> prediction) mistakes of the type and colour heads."""
+    with `confusions`, the most frequent (truth -> prediction) mistakes of the type and colour heads;
+    `votes`: the visual space's neighbour votes, blended in as serving does (brand)."""
     h = heads.hidden(Heads.inputs(feats, hists))
     out: dict = {}
     brands = label_brands([p.brand for p in products], [p.title for p in products], 1)
     for name, labels in heads.labels.items():
         truth = brands if name == "brand" else [
             getattr(p, name) if name in ("type", "colour", "gender") else p.attrs.get(name, "") for p in products]
-        logits = h @ heads.p[f"head_{name}_w"] + heads.p[f"head_{name}_b"]
+        logits = np.log(heads.probabilities(h, name, votes) + 1e-12)  # same order as the served probabilities
         known = np.array([bool(t) and t != "NA" for t in truth])
         pred = [labels[i] for i in logits.argmax(1)]
         ok = np.array([p == t for p, t in zip(pred, truth)])[known]
@@ -53,8 +58,7 @@ def head_table(heads: Heads, products, feats: np.ndarray, hists: np.ndarray, con
             row["top5"] = round(float(np.mean([t in {labels[i] for i in r} for t, r, k in zip(truth, top5, known) if k])), 4)
         if name == "colour":
             fam_ok = np.array([bool(colour_families(p) & colour_families(t)) for p, t in zip(pred, truth)])[known]
-            prob = np.exp(logits - logits.max(1, keepdims=True))
-            prob /= prob.sum(1, keepdims=True)
+            prob = np.exp(logits)
             fams = list(COLOUR_FAMILIES)
             member = np.array([[lab in COLOUR_FAMILIES[f] for lab in labels] for f in fams], np.float32)  # F x L
             best = (prob @ member.T).argmax(1)
@@ -86,7 +90,17 @@ def main() -> None:
     feats, hists = cached_features([p[0] for p in photos], tower.trunk, Path(s.cache) / "features", None,
                                    "unseen photos", tower.heads.pooling,
                                    tower.heads.histogram)
-    out = {"products": len(products), "model": tower.id} | head_table(tower.heads, products, feats, hists, a.confusions)
+    votes = None
+    space = tower.visual_space
+    if space is not None and space.neighbours is not None:  # what ingest stores: the heads plus the neighbours' votes
+        g, _ = cached_features([p[0] for p in photos], space.trunk, Path(s.cache) / "features", None, "unseen photos",
+                               "avg", "rgb")
+        nb = space.neighbours
+        votes = {nb.head: (nb.vote(space.keys(g), len(tower.heads.labels[nb.head])), nb.blend)}
+    out = {"products": len(products), "model": tower.id} | head_table(tower.heads, products, feats, hists, a.confusions,
+                                                                      votes)
+    if votes:
+        out["brand"]["without_neighbours"] = head_table(tower.heads, products, feats, hists)["brand"]["accuracy"]
     print(json.dumps(out, indent=2))
 
 

@@ -138,6 +138,20 @@ def test_train_fine_tunes_the_trunk_and_serves_it(tmp_path, data_dir):
     distorted = [Image.open(p).convert("RGB").crop((12, 15, 200, 270)).rotate(6, fillcolor=(255, 255, 255))
                  for p in photos]
     assert ((tower.encode_image_both(distorted)[1] @ visual.T).argmax(1) == np.arange(4)).all()
+    # brand neighbours: every training photo is a key with its brand label, and they vote in the attributes
+    nb = v["neighbours"]
+    with np.load(out / "model.npz") as z:
+        assert z["visual_nb_keys"].dtype == np.int8 and z["visual_nb_keys"].shape == (nb["photos"], v["pca"])
+        assert len(z["visual_nb_labels"]) == nb["photos"] and (z["visual_nb_labels"] >= 0).any()
+    assert tower.visual_space.neighbours is not None and "brand" in card["heads"]
+    _, votes = tower.visual_space.encode(photos, tower.heads.labels)
+    dist, blend = votes["brand"]
+    assert dist.shape == (4, len(card["heads"]["brand"])) and blend == 0.3
+    assert np.allclose(dist.sum(1), 1, atol=1e-5)  # every photo has labelled neighbours here
+    h = tower.heads.hidden(tower.heads.inputs(*tower.trunk.features(photos, tower.heads.pooling, tower.heads.histogram)))
+    served = tower.heads.probabilities(h, "brand", votes)
+    np.testing.assert_allclose(served, 0.7 * tower.heads.probabilities(h, "brand") + 0.3 * dist, atol=1e-6)
+    assert all(a["brand"] == card["heads"]["brand"][int(i)] for a, i in zip(attrs, served.argmax(1)))
     # a model trained before the visual space existed gets it afterwards, and a new id with it
     added = add_to_model(out, csv, data_dir, None, VisualConfig(pca=32))
     assert added["pca"] == 32 and added["id"] != card["id"]

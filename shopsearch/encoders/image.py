@@ -245,7 +245,7 @@ class Heads:
         from shopsearch.encoders.memory import CaptionMemory
 
         self.memory = CaptionMemory.from_params(params, card)  # None for models without one
-        self.p = {k: v.astype(np.float32) for k, v in params.items() if not k.startswith("memory_")}
+        self.p = {k: v.astype(np.float32) for k, v in params.items() if not k.startswith(("memory_", "visual_"))}
         self.card = card
         self.labels: dict[str, list[str]] = card.get("heads", {})
         self.visual_alpha = float(card.get("visual_alpha", 0.5))
@@ -276,15 +276,23 @@ class Heads:
         z = l2n((l2n(feats[:, :TRUNK_DIM]) - self.p["pca_mean"]) @ self.p["pca"])
         return l2n(np.concatenate([z, self.visual_alpha * hists[:, :HIST_DIM]], axis=1))
 
-    def attributes(self, h: np.ndarray, top: int = 5) -> list[dict]:
+    def probabilities(self, h: np.ndarray, name: str, votes: dict | None = None) -> np.ndarray:
+        """One head's label probabilities; with `votes` (head -> (distribution, blend), from
+        the visual space's neighbours) blended with what the nearest training photos show."""
+        logits = h @ self.p[f"head_{name}_w"] + self.p[f"head_{name}_b"]
+        prob = np.exp(logits - logits.max(1, keepdims=True))
+        prob /= prob.sum(1, keepdims=True)
+        if votes and name in votes:
+            dist, blend = votes[name]
+            prob = (1.0 - blend) * prob + blend * dist
+        return prob
+
+    def attributes(self, h: np.ndarray, top: int = 5, votes: dict | None = None) -> list[dict]:
         """Per photo: the most likely label of each head, and the top labels'
         probabilities under "p" (used as soft attribute evidence at query time)."""
         out: list[dict] = [{"p": {}} for _ in range(len(h))]
         for name, labels in self.labels.items():
-            logits = h @ self.p[f"head_{name}_w"] + self.p[f"head_{name}_b"]
-            logits = logits - logits.max(1, keepdims=True)
-            prob = np.exp(logits)
-            prob /= prob.sum(1, keepdims=True)
+            prob = self.probabilities(h, name, votes)
             best = np.argsort(-prob, axis=1)[:, :top]
             for i in range(len(h)):
                 out[i][name] = labels[int(best[i, 0])]
@@ -343,8 +351,12 @@ class ImageTower:
     def _encode(self, images: Sequence[ImageLike], attributes: bool) -> tuple[np.ndarray, np.ndarray, list[dict]]:
         feats, hists = self.trunk.features(images, self.heads.pooling, self.heads.histogram)
         h = self.heads.hidden(Heads.inputs(feats, hists))
-        visual = self.visual_space.encode(images) if self.visual_space else self.heads.visual(feats, hists)
-        return self.heads.aligned(h, feats), visual, self.heads.attributes(h) if attributes else []
+        votes: dict = {}
+        if self.visual_space:
+            visual, votes = self.visual_space.encode(images, self.heads.labels if attributes else None)
+        else:
+            visual = self.heads.visual(feats, hists)
+        return self.heads.aligned(h, feats), visual, self.heads.attributes(h, votes=votes) if attributes else []
 
     def predict_attributes(self, images: Sequence[ImageLike]) -> list[dict[str, str]]:
         return self.encode_image_full(images)[2]

@@ -491,7 +491,11 @@ def train(
     if tuned and cfg.visual_trunk:
         from shopsearch.encoders.visual import VisualConfig, fit, model_id
 
-        vparams, block = fit(list(dict.fromkeys(photos[i][0] for i in tr_idx)), s, VisualConfig(alpha=visual_alpha), cfg.seed)
+        first: dict[str, int] = {}  # photo -> the first training product showing it
+        for i in tr_idx:
+            first.setdefault(photos[i][0], int(i))
+        brands = heads["brand"][1][list(first.values())] if "brand" in heads else None
+        vparams, block = fit(list(first), s, VisualConfig(alpha=visual_alpha), cfg.seed, brands)
         params.update(vparams)
         card["visual"] = block
         card["id"] = model_id(card["id"], block)
