@@ -81,15 +81,12 @@ class Kagl:
                                                      None, "all photos", pooling, hist)
             self.trunk, self.hist = trunk, hist
 
-    def score(self, heads: Heads, brand_words: list[str], k: int = 1000) -> dict[str, float]:
+    def score(self, heads: Heads, brand_words: list[str], k: int = 1000, votes: dict | None = None) -> dict[str, float]:
+        """`votes`: the visual space's brand neighbours for every photo, blended in as ingest does."""
         s = self.settings
         h = heads.hidden(Heads.inputs(self.feats, self.hists))
         sims = self.qvecs @ heads.aligned(h, self.feats).T
-        probs = {}
-        for name, labels in heads.labels.items():
-            lg = h @ heads.p[f"head_{name}_w"] + heads.p[f"head_{name}_b"]
-            pr = np.exp(lg - lg.max(1, keepdims=True))
-            probs[name] = (labels, pr / pr.sum(1, keepdims=True))
+        probs = {name: (labels, heads.probabilities(h, name, votes)) for name, labels in heads.labels.items()}
         matcher = BrandMatcher(brand_words) if "brand" in probs else None
         r1 = r10 = rr = 0.0
         for qi, it in enumerate(self.intents):
@@ -124,14 +121,21 @@ def measure(model: Path, kagl: Kagl) -> dict[str, float]:
     card = tower.heads.card
     kagl.use(tower.trunk, tower.heads.pooling, tower.heads.histogram)
     unseen = np.array([int(p.id) % 5 == 0 for p in kagl.products])  # the rule UNSEEN states
+    votes = None
+    space = tower.visual_space
+    if space is not None and space.neighbours is not None:  # the brand neighbours, as ingest blends them in
+        g, _ = cached_features(kagl.photos, space.trunk, Path(kagl.settings.cache) / "features", None,
+                               "all photos (visual)", "avg", "rgb")
+        nb = space.neighbours
+        votes = {nb.head: (nb.vote(space.keys(g), len(tower.heads.labels[nb.head])), nb.blend)}
     heads = head_table(tower.heads, [p for p, u in zip(kagl.products, unseen) if u], kagl.feats[unseen],
-                       kagl.hists[unseen])
+                       kagl.hists[unseen], votes={k: (v[unseen], b) for k, (v, b) in votes.items()} if votes else None)
     out = {"val_t2i_r10": card.get("validation_metrics", {}).get("t2i_r10", float("nan")),
            "type": heads["type"]["accuracy"], "colour_family": heads["colour"]["family_accuracy"],
            "gender": heads["gender"]["accuracy"]}
     if "brand" in heads:
         out["brand"] = heads["brand"]["accuracy"]
-    out |= kagl.score(tower.heads, tower.brand_words())
+    out |= kagl.score(tower.heads, tower.brand_words(), votes=votes)
     out["train_seconds"] = card.get("train_seconds", float("nan"))
     return out
 

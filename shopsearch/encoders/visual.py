@@ -63,8 +63,11 @@ class Neighbours:
         self.skip = float(block["skip_cosine"])
         self.head = str(block["head"])
 
-    def vote(self, keys: np.ndarray, n_labels: int) -> np.ndarray:
-        """(N, n_labels) distribution over the head's labels from the k nearest training photos."""
+    def vote(self, keys: np.ndarray, n_labels: int, chunk: int = 2048) -> np.ndarray:
+        """(N, n_labels) distribution over the head's labels from the k nearest training photos
+        (in chunks of rows: a whole catalogue against every key would not fit in memory)."""
+        if len(keys) > chunk:
+            return np.concatenate([self.vote(keys[i : i + chunk], n_labels, chunk) for i in range(0, len(keys), chunk)])
         sims = keys @ self.keys.T
         sims[sims >= self.skip] = -1.0
         k = min(self.k, sims.shape[1])
