@@ -93,46 +93,35 @@ def add_to_model(model_dir: Path, catalogue: Path, images: Path, exclude: str | 
     """Build the caption memory of a trained model from the products it was trained
     on (the card's exclusion rule and validation slice left out) and write it into
     its folder: the same memory `train` builds, without training again."""
+    from shopsearch.encoders.addon import training_products, write_part
     from shopsearch.encoders.features import cached_features
     from shopsearch.encoders.image import ImageTower
     from shopsearch.encoders.text import MiniLMText
-    from shopsearch.encoders.train import _is_val, cached_text, load_pairs
+    from shopsearch.encoders.train import cached_text
     from shopsearch.settings import get_settings
 
     s = settings or get_settings()
     model_dir = Path(model_dir)
     tower = ImageTower.load(model_dir, s)
     card = json.loads((model_dir / "card.json").read_text())
-    frac = float(card.get("hyper_parameters", {}).get("val_fraction", 0.05))
-    products, photos, _ = load_pairs(Path(catalogue), Path(images), exclude, None, None)
-    keep = [i for i, p in enumerate(products) if not _is_val(p.id, frac)]
+    products, photos, keep = training_products(card, catalogue, images, exclude)
     cache = Path(s.cache) / "features"
     feats, _ = cached_features([photos[i][0] for i in keep], tower.trunk, cache, None, "memory photos",
                                tower.heads.pooling, tower.heads.histogram)
     texts = cached_text(MiniLMText(s), [products[i].caption() for i in keep], cache)
     mem = CaptionMemory(memory_keys(feats, tower.heads.p["pca_mean"], tower.heads.p["pca"]), texts,
                         cfg or MemoryConfig())
-    with np.load(model_dir / "model.npz") as z:
-        params = {k: z[k] for k in z.files if not k.startswith("memory_")}
-    tmp = model_dir / "model.tmp.npz"
-    np.savez_compressed(tmp, **params, **mem.params())
-    tmp.replace(model_dir / "model.npz")
     card["memory"] = mem.card() | {"built_by": "shopsearch.encoders.memory.add_to_model", "excluded": exclude}
-    (model_dir / "card.json").write_text(json.dumps(card, indent=2))
+    write_part(model_dir, card, "memory_", mem.params())
     log.info("caption memory of %d training photos written to %s", len(keep), model_dir)
     return card["memory"]
 
 
 def main() -> None:
     """python -m shopsearch.encoders.memory MODEL CATALOGUE --images DIR [--exclude RULE]"""
-    import argparse
+    from shopsearch.encoders.addon import arguments
 
-    ap = argparse.ArgumentParser(description=main.__doc__)
-    ap.add_argument("model", type=Path)
-    ap.add_argument("catalogue", type=Path)
-    ap.add_argument("--images", type=Path, required=True)
-    ap.add_argument("--exclude", default=None, help='rows the model was not trained on, e.g. "id % 5 == 0"')
-    a = ap.parse_args()
+    a = arguments(main.__doc__).parse_args()
     logging.basicConfig(level=logging.INFO)
     print(json.dumps(add_to_model(a.model, a.catalogue, a.images, a.exclude), indent=2))
 

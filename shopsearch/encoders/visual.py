@@ -187,48 +187,38 @@ def add_to_model(model_dir: Path, catalogue: Path, images: Path, exclude: str | 
                  cfg: VisualConfig | None = None, settings: Settings | None = None) -> dict:
     """Fit the visual space on a trained model's training products (validation and the
     excluded rows left out, as `train` does) and write it into the model folder."""
-    from shopsearch.encoders.train import _is_val, load_pairs
+    from shopsearch.encoders.addon import training_products, write_part
 
     s = settings or get_settings()
     model_dir = Path(model_dir)
     card = json.loads((model_dir / "card.json").read_text())
     if not (card.get("trunk") or {}).get("finetuned"):
         raise ValueError(f"{model_dir} runs on a frozen ImageNet trunk: its visual vector already uses it")
-    frac = float(card.get("hyper_parameters", {}).get("val_fraction", 0.05))
-    seed = int(card.get("hyper_parameters", {}).get("seed", 0))
-    products, photos, _ = load_pairs(Path(catalogue), Path(images), exclude, None, None)
-    first = {}  # photo -> the first training product showing it
-    for i, p in enumerate(products):
-        if not _is_val(p.id, frac):
-            first.setdefault(photos[i][0], i)
+    hp = card.get("hyper_parameters", {})
+    products, photos, train = training_products(card, catalogue, images, exclude)
+    first: dict[str, int] = {}  # photo -> the first training product showing it
+    for i in train:
+        first.setdefault(photos[i][0], i)
     keep = list(first)
     labels = card.get("heads", {}).get("brand")
-    min_products = int(card.get("hyper_parameters", {}).get("min_brand_products", 10))
-    brands = brand_ids([products[i] for i in first.values()], labels, min_products) if labels else None
-    params, block = fit(keep, s, cfg, seed, brands)
-    with np.load(model_dir / "model.npz") as z:
-        old = {k: z[k] for k in z.files if not k.startswith("visual_")}  # a refit replaces it all
-    tmp = model_dir / "model.tmp.npz"
-    np.savez_compressed(tmp, **old, **params)
-    tmp.replace(model_dir / "model.npz")
+    brands = (brand_ids([products[i] for i in first.values()], labels, int(hp.get("min_brand_products", 10)))
+              if labels else None)
+    params, block = fit(keep, s, cfg, int(hp.get("seed", 0)), brands)
     base = card["id"].rsplit("-v", 1)[0] if card.get("visual") else card["id"]
     card["visual"] = block | {"built_by": "shopsearch.encoders.visual.add_to_model", "excluded": exclude}
     card["visual_alpha"] = block["alpha"]
     card["id"] = model_id(base, block)
-    (model_dir / "card.json").write_text(json.dumps(card, indent=2))
-    log.info("visual space (%s) fitted on %d of %d training photos, written to %s", KIND, block["fit_photos"], len(keep), model_dir)
+    write_part(model_dir, card, "visual_", params)
+    log.info("visual space (%s) fitted on %d of %d training photos, written to %s", KIND, block["fit_photos"],
+             len(keep), model_dir)
     return card["visual"] | {"id": card["id"]}
 
 
 def main() -> None:
     """python -m shopsearch.encoders.visual MODEL CATALOGUE --images DIR [--exclude RULE]"""
-    import argparse
+    from shopsearch.encoders.addon import arguments
 
-    ap = argparse.ArgumentParser(description=main.__doc__)
-    ap.add_argument("model", type=Path)
-    ap.add_argument("catalogue", type=Path)
-    ap.add_argument("--images", type=Path, required=True)
-    ap.add_argument("--exclude", default=None, help='rows the model was not trained on, e.g. "id % 5 == 0"')
+    ap = arguments(main.__doc__)
     d = VisualConfig()
     ap.add_argument("--size", type=int, nargs=2, default=[d.width, d.height], metavar=("W", "H"))
     ap.add_argument("--pca", type=int, default=d.pca)
