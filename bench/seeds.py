@@ -49,7 +49,8 @@ UNSEEN = "id % 5 == 0"
 VARIANTS = {"base": {}, "hard_negatives": {"hard_negatives": True}, "caption_mix": {"caption_mix": True},
             "ssl": {"ssl_epochs": 10}, "frozen": {"finetune_epochs": 0},
             "fp32_trunk": {"finetune_epochs": 0, "int8_trunk": False},
-            "rgb_histogram": {"histogram": "rgb"}, "instance": {"finetune_instance": 0.3}}
+            "rgb_histogram": {"histogram": "rgb"}, "instance": {"finetune_instance": 0.3},
+            "size84": {"finetune_width": 84, "finetune_height": 112}}
 
 
 class Kagl:

@@ -77,6 +77,8 @@ class TrainConfig:
     finetune_epochs: int = 6
     finetune_batch: int = 128
     finetune_lr: float = 1e-3
+    finetune_width: int = 72  # the fine-tuning and serving input; 72x96 is the 60x80 photos' shape a little enlarged
+    finetune_height: int = 96
     finetune_instance: float = 0.0  # instance discrimination between two views of a photo (doubles the fine-tuning)
     finetune_min_products: int = 2000  # fewer training products than this: too few to fine-tune on, keep it frozen
     # Caption memory (memory.py): how many training photos lend a photo their captions; 0, the default,
@@ -185,7 +187,8 @@ def _finetuned_trunk(s: Settings, cfg: TrainConfig, photos: list[list[str]], tr_
     from shopsearch.encoders.finetune import FinetuneConfig, decode_all, export_trunk, finetune
 
     fcfg = FinetuneConfig(epochs=cfg.finetune_epochs, batch=cfg.finetune_batch, trunk_lr=cfg.finetune_lr,
-                          instance_weight=cfg.finetune_instance, hidden=cfg.hidden)
+                          instance_weight=cfg.finetune_instance, hidden=cfg.hidden,
+                          width=cfg.finetune_width, height=cfg.finetune_height)
     paths: list[str] = []
     views = []
     for ph in photos:
