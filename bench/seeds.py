@@ -50,7 +50,8 @@ VARIANTS = {"base": {}, "hard_negatives": {"hard_negatives": True}, "caption_mix
             "ssl": {"ssl_epochs": 10}, "frozen": {"finetune_epochs": 0},
             "fp32_trunk": {"finetune_epochs": 0, "int8_trunk": False},
             "rgb_histogram": {"histogram": "rgb"}, "instance": {"finetune_instance": 0.3},
-            "size84": {"finetune_width": 84, "finetune_height": 112}}
+            "size84": {"finetune_width": 84, "finetune_height": 112},
+            "size96": {"finetune_width": 96, "finetune_height": 128}}
 
 
 class Kagl:
@@ -149,7 +150,8 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=ROOT / "var" / "seeds")
     a = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    defaults = asdict(TrainConfig()) | {"histogram": "rgb"}  # cards before the HSV histogram existed were RGB-only
+    # cards before the HSV histogram existed were RGB-only; before the input size was a field, 72x96
+    defaults = asdict(TrainConfig()) | {"histogram": "rgb", "finetune_width": 72, "finetune_height": 96}
     kagl = Kagl()
     runs: dict[str, list[dict]] = defaultdict(list)
     if a.model:

@@ -119,8 +119,9 @@ def train(
     finetune_epochs: int = typer.Option(6, "--finetune-epochs", help="Epochs fine-tuning the whole trunk on the "
                                         "catalogue first (about 4.5 min each per 35,000 products on 2 cores); "
                                         "0, or under 2,000 products, keeps the frozen ImageNet trunk."),
-    finetune_size: Tuple[int, int] = typer.Option((72, 96), "--finetune-size", help="Input width and height of the "
-                                                  "fine-tuned trunk, in training and serving."),
+    finetune_size: Optional[Tuple[int, int]] = typer.Option(None, "--finetune-size", help="Input width and height "
+                                                            "of the fine-tuned trunk, in training and serving "
+                                                            "(default 84 112)."),
     memory: int = typer.Option(0, "--memory", help="Caption memory: each photo borrows the captions of its K "
                                "nearest training photos (words a photo cannot show: brands, product lines); 0: none."),
     instance: float = typer.Option(0.0, "--instance", help="Weight of instance discrimination (two views of each "
@@ -142,8 +143,8 @@ def train(
     s = get_settings()
     cfg = TrainConfig(epochs=epochs, limit=limit, seed=seed, augment_views=augment, int8_trunk=not fp32_trunk,
                       histogram=histogram, finetune_epochs=finetune_epochs, finetune_instance=instance,
-                      finetune_width=finetune_size[0], finetune_height=finetune_size[1],
-                      memory_k=memory)
+                      memory_k=memory, **({"finetune_width": finetune_size[0], "finetune_height": finetune_size[1]}
+                                          if finetune_size else {}))
     extra = None
     if clicks_from:
         from shopsearch.events.store import EventStore

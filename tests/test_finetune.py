@@ -113,7 +113,7 @@ def test_train_fine_tunes_the_trunk_and_serves_it(tmp_path, data_dir):
     csv = write_csv(tmp_path / "train.csv", fashion_rows(240, lambda r: int(r["id"]) % 5 != 0))
     out = tmp_path / "model"
     cfg = TrainConfig(epochs=3, augment_views=0, batch=64, finetune_epochs=3, finetune_batch=64,
-                      finetune_min_products=0)
+                      finetune_min_products=0, finetune_width=72, finetune_height=96)  # not the default size
     rep = train(csv, data_dir, out, cfg=cfg, progress=False)
     card = json.loads((out / "card.json").read_text())
     t = card["trunk"]

@@ -32,6 +32,7 @@ from shopsearch.catalog.where import compile_where
 from shopsearch.encoders.base import l2n
 from shopsearch.encoders.export import QUANT_KEEP_FP32
 from shopsearch.encoders.features import cached_features
+from shopsearch.encoders.finetune import FinetuneConfig
 from shopsearch.encoders.image import HISTOGRAMS, TRUNK_DIM, Trunk, trunk_dim
 from shopsearch.settings import Settings, get_settings
 
@@ -77,8 +78,8 @@ class TrainConfig:
     finetune_epochs: int = 6
     finetune_batch: int = 128
     finetune_lr: float = 1e-3
-    finetune_width: int = 72  # the fine-tuning and serving input; 72x96 is the 60x80 photos' shape a little enlarged
-    finetune_height: int = 96
+    finetune_width: int = FinetuneConfig.width  # the fine-tuned trunk's input, in training and serving
+    finetune_height: int = FinetuneConfig.height
     finetune_instance: float = 0.0  # instance discrimination between two views of a photo (doubles the fine-tuning)
     finetune_min_products: int = 2000  # fewer training products than this: too few to fine-tune on, keep it frozen
     # Caption memory (memory.py): how many training photos lend a photo their captions; 0, the default,
@@ -184,7 +185,7 @@ def _finetuned_trunk(s: Settings, cfg: TrainConfig, photos: list[list[str]], tr_
     """Fine-tune the trunk end to end on the training products (never validation or
     excluded ones) and export it; returns the trunk, its card block and the
     fine-tuned model's head weights (they start the heads' own training)."""
-    from shopsearch.encoders.finetune import FinetuneConfig, decode_all, export_trunk, finetune
+    from shopsearch.encoders.finetune import decode_all, export_trunk, finetune
 
     fcfg = FinetuneConfig(epochs=cfg.finetune_epochs, batch=cfg.finetune_batch, trunk_lr=cfg.finetune_lr,
                           instance_weight=cfg.finetune_instance, hidden=cfg.hidden,
