@@ -55,6 +55,16 @@ def title_agreement(products, labels: list[str], pred: list[str], known: np.ndar
             "family_accuracy_where_title_agrees": round(float(hit_a[agree_a].mean()), 4)}
 
 
+def neighbour_votes(tower: ImageTower, photos: list[str], desc: str) -> dict:
+    """The visual space's brand-neighbour votes for these photos, from cached frozen-trunk features,
+    as ingest blends them into the heads; empty for a model without neighbours."""
+    space = tower.visual_space
+    if space is None or space.neighbours is None:
+        return {}
+    g, _ = cached_features(photos, space.trunk, Path(get_settings().cache) / "features", None, desc, "avg", "rgb")
+    return space.votes(g, tower.heads.labels)
+
+
 def head_table(heads: Heads, products, feats: np.ndarray, hists: np.ndarray, confusions: int = 0,
                votes: dict | None = None) -> dict:
     """Per head: accuracy on these products, majority baseline; colour also by family, brand also top-5;
@@ -111,13 +121,7 @@ def main() -> None:
     feats, hists = cached_features([p[0] for p in photos], tower.trunk, Path(s.cache) / "features", None,
                                    "unseen photos", tower.heads.pooling,
                                    tower.heads.histogram)
-    votes = None
-    space = tower.visual_space
-    if space is not None and space.neighbours is not None:  # what ingest stores: the heads plus the neighbours' votes
-        g, _ = cached_features([p[0] for p in photos], space.trunk, Path(s.cache) / "features", None, "unseen photos",
-                               "avg", "rgb")
-        nb = space.neighbours
-        votes = {nb.head: (nb.vote(space.keys(g), len(tower.heads.labels[nb.head])), nb.blend)}
+    votes = neighbour_votes(tower, [p[0] for p in photos], "unseen photos")  # what ingest stores
     out = {"products": len(products), "model": tower.id} | head_table(tower.heads, products, feats, hists, a.confusions,
                                                                       votes)
     if votes:

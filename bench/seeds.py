@@ -34,7 +34,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import DATA, ROOT  # noqa: E402
-from heads import head_table  # noqa: E402
+from heads import head_table, neighbour_votes  # noqa: E402
 from kagl import unseen_queries  # noqa: E402
 
 from shopsearch.catalog.brand import BrandMatcher  # noqa: E402
@@ -123,13 +123,7 @@ def measure(model: Path, kagl: Kagl) -> dict[str, float]:
     card = tower.heads.card
     kagl.use(tower.trunk, tower.heads.pooling, tower.heads.histogram)
     unseen = np.array([int(p.id) % 5 == 0 for p in kagl.products])  # the rule UNSEEN states
-    votes = None
-    space = tower.visual_space
-    if space is not None and space.neighbours is not None:  # the brand neighbours, as ingest blends them in
-        g, _ = cached_features(kagl.photos, space.trunk, Path(kagl.settings.cache) / "features", None,
-                               "all photos (visual)", "avg", "rgb")
-        nb = space.neighbours
-        votes = {nb.head: (nb.vote(space.keys(g), len(tower.heads.labels[nb.head])), nb.blend)}
+    votes = neighbour_votes(tower, kagl.photos, "all photos (visual)")  # the brand neighbours, as ingest blends them
     heads = head_table(tower.heads, [p for p, u in zip(kagl.products, unseen) if u], kagl.feats[unseen],
                        kagl.hists[unseen], votes={k: (v[unseen], b) for k, (v, b) in votes.items()} if votes else None)
     out = {"val_t2i_r10": card.get("validation_metrics", {}).get("t2i_r10", float("nan")),

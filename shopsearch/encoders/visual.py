@@ -129,11 +129,15 @@ class VisualSpace:
                ) -> tuple[np.ndarray, dict[str, tuple[np.ndarray, float]]]:
         """Visual vectors, and with the heads' `labels` the neighbours' votes: head -> (votes, blend)."""
         feats, hists = self.trunk.features(images, "avg", "rgb")
-        votes = {}
+        return self.vectors(feats, hists), self.votes(feats, labels)
+
+    def votes(self, feats: np.ndarray, labels: dict[str, list[str]] | None) -> dict[str, tuple[np.ndarray, float]]:
+        """The neighbours' votes for photos' global trunk features, as the heads blend them:
+        head -> (votes, blend); empty without neighbours or without the heads' labels."""
         nb = self.neighbours
-        if nb is not None and labels and nb.head in labels:
-            votes[nb.head] = (nb.vote(self.keys(feats), len(labels[nb.head])), nb.blend)
-        return self.vectors(feats, hists), votes
+        if nb is None or not labels or nb.head not in labels:
+            return {}
+        return {nb.head: (nb.vote(self.keys(feats), len(labels[nb.head])), nb.blend)}
 
 
 def fit(photos: Sequence[str], settings: Settings, cfg: VisualConfig | None = None, seed: int = 0,
