@@ -51,7 +51,8 @@ VARIANTS = {"base": {}, "hard_negatives": {"hard_negatives": True}, "caption_mix
             "fp32_trunk": {"finetune_epochs": 0, "int8_trunk": False},
             "rgb_histogram": {"histogram": "rgb"}, "instance": {"finetune_instance": 0.3},
             "size84": {"finetune_width": 84, "finetune_height": 112},
-            "size96": {"finetune_width": 96, "finetune_height": 128}}
+            "size96": {"finetune_width": 96, "finetune_height": 128},
+            "lite1": {"finetune_base": "lite1"}, "lite2": {"finetune_base": "lite2"}}
 
 
 class Kagl:

@@ -122,6 +122,8 @@ def train(
     finetune_size: Optional[Tuple[int, int]] = typer.Option(None, "--finetune-size", help="Input width and height "
                                                             "of the fine-tuned trunk, in training and serving "
                                                             "(default 84 112)."),
+    finetune_base: str = typer.Option("lite0", "--finetune-base", help="ImageNet trunk to fine-tune: lite0 (the "
+                                      "default), lite1 or lite2 (larger, slower; each needs its weights package)."),
     memory: int = typer.Option(0, "--memory", help="Caption memory: each photo borrows the captions of its K "
                                "nearest training photos (words a photo cannot show: brands, product lines); 0: none."),
     instance: float = typer.Option(0.0, "--instance", help="Weight of instance discrimination (two views of each "
@@ -143,8 +145,9 @@ def train(
     s = get_settings()
     cfg = TrainConfig(epochs=epochs, limit=limit, seed=seed, augment_views=augment, int8_trunk=not fp32_trunk,
                       histogram=histogram, finetune_epochs=finetune_epochs, finetune_instance=instance,
-                      memory_k=memory, **({"finetune_width": finetune_size[0], "finetune_height": finetune_size[1]}
-                                          if finetune_size else {}))
+                      memory_k=memory, finetune_base=finetune_base,
+                      **({"finetune_width": finetune_size[0], "finetune_height": finetune_size[1]}
+                         if finetune_size else {}))
     extra = None
     if clicks_from:
         from shopsearch.events.store import EventStore

