@@ -55,14 +55,21 @@ def title_agreement(products, labels: list[str], pred: list[str], known: np.ndar
             "family_accuracy_where_title_agrees": round(float(hit_a[agree_a].mean()), 4)}
 
 
-def neighbour_votes(tower: ImageTower, photos: list[str], desc: str) -> dict:
-    """The visual space's brand-neighbour votes for these photos, from cached frozen-trunk features,
-    as ingest blends them into the heads; empty for a model without neighbours."""
+def neighbour_evidence(tower: ImageTower, photos: list[str], desc: str):
+    """What the visual space's nearest training photos say of these photos (brand votes and
+    borrowed title words), from cached frozen-trunk features, as ingest stores it; None for a
+    model without neighbours."""
     space = tower.visual_space
     if space is None or space.neighbours is None:
-        return {}
+        return None
     g, _ = cached_features(photos, space.trunk, Path(get_settings().cache) / "features", None, desc, "avg", "rgb")
-    return space.votes(g, tower.heads.labels)
+    return space.evidence(g, tower.heads.labels)
+
+
+def neighbour_votes(tower: ImageTower, photos: list[str], desc: str) -> dict:
+    """The brand neighbours' votes alone, as ingest blends them into the heads; empty without them."""
+    ev = neighbour_evidence(tower, photos, desc)
+    return ev.votes if ev is not None else {}
 
 
 def head_table(heads: Heads, products, feats: np.ndarray, hists: np.ndarray, confusions: int = 0,

@@ -12,12 +12,13 @@ An existing folder whose card has the same config is reused, not retrained.
 
 KAGL here skips building a 44k-product index per model. It reads the cached trunk
 features of every product's first photo. It scores the way the engine scores a
-photo-only query (`fields: ["image"]`): the top 1,000 by the aligned vector,
-reciprocal-rank points 61/(60+rank), plus `photo_attribute_boost` times the
-share-weighted probability that the photo shows the type, colour, gender and
-brand the query names. On the shipped model this gives R@1 / R@10 / MRR of
-0.050 / 0.216 / 0.107; the engine's own path (`bench/kagl.py` on a built index,
-which keeps each photo's top predicted labels only) gives 0.050 / 0.223 / 0.103."""
+photo-only query (`fields: ["image"]`, settings `photo_*`): the top 1,000 by the
+aligned vector, each scored by its cosine plus T x (`photo_attribute_boost` x the
+sum of log(1 + p / floor) over the type, colour, gender and brand the query names,
+p the probability that the photo shows them, + `photo_words` x the query's words
+among those the photo borrowed from its nearest training photos' titles). The
+engine's own path (`bench/kagl.py` on a built index) keeps each photo's top
+predicted labels only, so the two differ by a query or two."""
 
 from __future__ import annotations
 
@@ -34,13 +35,14 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import DATA, ROOT  # noqa: E402
-from heads import head_table, neighbour_votes  # noqa: E402
+from heads import head_table, neighbour_evidence  # noqa: E402
 from kagl import unseen_queries  # noqa: E402
 
 from shopsearch.catalog.brand import BrandMatcher  # noqa: E402
 from shopsearch.encoders.features import cached_features  # noqa: E402
 from shopsearch.encoders.image import Heads, ImageTower, Trunk  # noqa: E402
 from shopsearch.encoders.train import TrainConfig, load_pairs, train  # noqa: E402
+from shopsearch.index.lexical import tokenize  # noqa: E402
 from shopsearch.query.parser import parse  # noqa: E402
 from shopsearch.query.vocab import Vocabulary  # noqa: E402
 from shopsearch.settings import get_settings  # noqa: E402
@@ -84,9 +86,12 @@ class Kagl:
                                                      None, "all photos", pooling, hist)
             self.trunk, self.hist = trunk, hist
 
-    def score(self, heads: Heads, brand_words: list[str], k: int = 1000, votes: dict | None = None) -> dict[str, float]:
-        """`votes`: the visual space's brand neighbours for every photo, blended in as ingest does."""
+    def score(self, heads: Heads, brand_words: list[str], k: int = 1000, votes: dict | None = None,
+              words: list[dict[str, float]] | None = None) -> dict[str, float]:
+        """`votes`, `words`: the visual space's brand neighbours and borrowed title words for
+        every photo, as ingest stores them."""
         s = self.settings
+        T = s.photo_text_temperature
         h = heads.hidden(Heads.inputs(self.feats, self.hists))
         sims = self.qvecs @ heads.aligned(h, self.feats).T
         probs = {name: (labels, heads.probabilities(h, name, votes)) for name, labels in heads.labels.items()}
@@ -94,21 +99,19 @@ class Kagl:
         r1 = r10 = rr = 0.0
         for qi, it in enumerate(self.intents):
             top = np.argpartition(-sims[qi], k)[:k]
-            top = top[np.argsort(-sims[qi][top])]
-            score = (s.rrf_k + 1.0) / (s.rrf_k + np.arange(1, k + 1))
+            score = sims[qi][top].astype(np.float64)
             named = [(n, set(v)) for n, v in (("type", it.types), ("colour", it.colours), ("gender", it.genders)) if v]
             if matcher is not None and (b := matcher.find(self.texts[qi])):
                 named.append(("brand", set(b)))
-            if named:
-                shares = {n: getattr(s, f"attribute_share_{n}") for n, _ in named}
-                norm = sum(shares.values())
-                hit = np.zeros(k)
-                for n, wanted in named:
-                    if n in probs:
-                        labels, pr = probs[n]
-                        cols = [i for i, lab in enumerate(labels) if lab in wanted]
-                        hit += shares[n] / norm * pr[top][:, cols].sum(1)
-                score = score + s.photo_attribute_boost * hit
+            for n, wanted in named:
+                if n in probs:
+                    labels, pr = probs[n]
+                    cols = [i for i, lab in enumerate(labels) if lab in wanted]
+                    p = pr[top][:, cols].sum(1)
+                    score += s.photo_attribute_boost * T * np.log1p(p / s.photo_attribute_floor)
+            if words and s.photo_words > 0:
+                terms = set(tokenize(self.texts[qi]))
+                score += T * s.photo_words * np.array([sum(words[i].get(t, 0.0) for t in terms) for i in top])
             ranked = self.ids[top[np.argsort(-score, kind="stable")]]
             rank = next((i for i, p in enumerate(ranked) if p in self.targets[qi]), None)
             if rank is not None:
@@ -124,7 +127,8 @@ def measure(model: Path, kagl: Kagl) -> dict[str, float]:
     card = tower.heads.card
     kagl.use(tower.trunk, tower.heads.pooling, tower.heads.histogram)
     unseen = np.array([int(p.id) % 5 == 0 for p in kagl.products])  # the rule UNSEEN states
-    votes = neighbour_votes(tower, kagl.photos, "all photos (visual)")  # the brand neighbours, as ingest blends them
+    ev = neighbour_evidence(tower, kagl.photos, "all photos (visual)")  # as ingest stores it
+    votes, words = (ev.votes, ev.words) if ev is not None else ({}, [])
     heads = head_table(tower.heads, [p for p, u in zip(kagl.products, unseen) if u], kagl.feats[unseen],
                        kagl.hists[unseen], votes={k: (v[unseen], b) for k, (v, b) in votes.items()} if votes else None)
     out = {"val_t2i_r10": card.get("validation_metrics", {}).get("t2i_r10", float("nan")),
@@ -132,7 +136,7 @@ def measure(model: Path, kagl: Kagl) -> dict[str, float]:
            "gender": heads["gender"]["accuracy"]}
     if "brand" in heads:
         out["brand"] = heads["brand"]["accuracy"]
-    out |= kagl.score(tower.heads, tower.brand_words(), votes=votes)
+    out |= kagl.score(tower.heads, tower.brand_words(), votes=votes, words=words)
     out["train_seconds"] = card.get("train_seconds", float("nan"))
     return out
 

@@ -155,6 +155,8 @@ class Engine:
         attr_w = q.weights.attributes if q.weights.attributes is not None else tuned.get("attributes", (
             s.photo_attribute_boost if image_only else s.attribute_boost))
 
+        # words against photos only, scored log-linearly (settings: photo_text_temperature)
+        loglinear = bool(image_only and text and not q.images and image_vectors is None and q.fusion is None)
         channels: dict[str, Candidates] = {}
         vecs: dict[str, tuple[np.ndarray, str]] = {}
         if text:
@@ -186,6 +188,9 @@ class Engine:
             exact = {k: ix.dense_scores(vec, field, pos0) for k, (vec, field) in vecs.items() if k in channels}
             method = q.fusion or (s.photo_fusion if (q.images or image_vectors is not None) else s.fusion)
             pos, score, parts = fuse(channels, w, method, s.rrf_k, exact)
+            if loglinear and "image" in exact:  # cosines, not ranks: the evidence below adds to them
+                score = exact["image"].astype(np.float64)
+                parts = {"image": score.copy()}
             for k, e in exact.items():  # raw similarities for the "why" panel
                 parts[f"{k}_sim"] = e
             if "bm25" in channels:
@@ -202,13 +207,18 @@ class Engine:
         if intent is not None and len(pos):
             if image_only and not intent.brands:
                 intent.brands = self._brands(q.text)
-            boost, penalty = self._intent_scores(intent, pos, image_only, attr_w)
+            boost, penalty = self._intent_scores(intent, pos, image_only, attr_w, loglinear)
             if boost is not None:
                 parts["attributes"] = boost
                 score = score + boost
             if penalty is not None:
                 parts["negation"] = -penalty
                 score = score - penalty
+        if loglinear and q.understand and s.photo_words > 0 and len(pos):
+            borrowed = self._borrowed_words(text, pos)
+            if borrowed is not None:
+                parts["words"] = borrowed
+                score = score + borrowed
         mods = self._modifiers()
         if mods and len(pos) and q.sort == "relevance":
             from shopsearch.ranking.modifiers import modifier_scores
@@ -296,9 +306,12 @@ class Engine:
     def _col(self, name: str, image_only: bool) -> np.ndarray:
         return self.index.column(f"pred:{name}" if image_only else name)
 
-    def _intent_scores(self, intent, pos: np.ndarray, image_only: bool, weight: float):
+    def _intent_scores(self, intent, pos: np.ndarray, image_only: bool, weight: float, loglinear: bool = False):
         """Bounded boost: weight x (fraction of named attributes the product has);
-        a penalty of the same size for each negated attribute it has."""
+        a penalty of the same size for each negated attribute it has. `loglinear` (words
+        against photos only): weight x T x the sum of log(1 + p / floor) over the named
+        attributes instead, so a photo must look like all of them (settings)."""
+        s = self.settings
         named = [("type", intent.types), ("colour", intent.colours), ("gender", intent.genders)]
         if image_only:  # a brand only the photo can tell (the brand head)
             named.append(("brand", intent.brands))
@@ -306,12 +319,16 @@ class Engine:
         boost = None
         if named and weight > 0:
             hit = np.zeros(len(pos))
-            shares = {n: getattr(self.settings, f"attribute_share_{n}") * (1.0 if n == "brand" else self._facet_like(n))
+            shares = {n: getattr(s, f"attribute_share_{n}") * (1.0 if n == "brand" else self._facet_like(n))
                       for n, _ in named}
             norm = sum(shares.values()) or 1.0
             for name, wanted in named:
                 share = shares[name] / norm
-                if image_only:  # soft evidence: the image tower's probability of a wanted label
+                if loglinear:
+                    if shares[name] > 0:
+                        p = np.fromiter((self._predicted_p(int(x), name, wanted) for x in pos), float, len(pos))
+                        hit += s.photo_text_temperature * np.log1p(p / s.photo_attribute_floor)
+                elif image_only:  # soft evidence: the image tower's probability of a wanted label
                     hit += share * np.fromiter((self._predicted_p(int(p), name, wanted) for p in pos), float, len(pos))
                 else:  # the product's own attribute; its photo's evidence where the text has none
                     col = self._col(name, image_only)[pos]
@@ -401,6 +418,19 @@ class Engine:
 
             self._brand_matcher = BrandMatcher(getattr(self.encoder, "brand_words", list)())
         return self._brand_matcher.find(text)
+
+    def _borrowed_words(self, text: str, pos: np.ndarray) -> np.ndarray | None:
+        """T x photo_words x the weight of the query's words among those each photo borrowed
+        from its nearest training photos' titles (visual.Words); None if no photo has any."""
+        terms = set(tokenize(text))
+        if not terms:
+            return None
+        got = np.fromiter((sum(self.index.predicted(int(x)).get("words", {}).get(t, 0.0) for t in terms) for x in pos),
+                          float, len(pos))
+        if not got.any():
+            return None
+        s = self.settings
+        return s.photo_text_temperature * s.photo_words * got
 
     def _predicted_p(self, pos: int, name: str, wanted: set[str]) -> float:
         """Probability, by the image tower's attribute head, that the photo shows a wanted value."""

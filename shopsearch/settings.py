@@ -76,9 +76,17 @@ class Settings(BaseSettings):
     # (fashion types: 0.01; free-form Amazon categories: 0.17, where boosts hurt).
     facet_like_ratio: float = 0.05
     negative_penalty: float = 1.0
-    # Photo-only matching ("fields": ["image"]): the image tower's attribute
-    # probabilities are the strongest evidence (dev-x nDCG@10 0.60 -> 0.71 at 2.0).
-    photo_attribute_boost: float = 2.0
+    # Photo-only matching of words ("fields": ["image"]) scores each photo log-linearly:
+    #   cosine(words, photo) + T x (boost x sum over named attributes of log(1 + p / floor)
+    #                               + words x the borrowed title words the query has)
+    # p: the image tower's probability that the photo shows a named type, colour, gender
+    # or brand; a product must match all of them, so doubts multiply. Borrowed words:
+    # the nearest training photos' titles (visual.Words). Chosen on the validation slice's
+    # own titles as queries, not on KAGL (`python bench/photo_text.py`).
+    photo_text_temperature: float = 0.04
+    photo_attribute_floor: float = 0.003
+    photo_attribute_boost: float = 1.0
+    photo_words: float = 0.3
     page_size: int = 20
 
     # Score modifiers (in the spirit of Marqo's score modifiers / Vespa rank

@@ -144,7 +144,8 @@ def test_train_fine_tunes_the_trunk_and_serves_it(tmp_path, data_dir):
         assert z["visual_nb_keys"].dtype == np.int8 and z["visual_nb_keys"].shape == (nb["photos"], v["pca"])
         assert len(z["visual_nb_labels"]) == nb["photos"] and (z["visual_nb_labels"] >= 0).any()
     assert tower.visual_space.neighbours is not None and "brand" in card["heads"]
-    _, votes = tower.visual_space.encode(photos, tower.heads.labels)
+    _, ev = tower.visual_space.encode(photos, tower.heads.labels)
+    votes = ev.votes
     dist, blend = votes["brand"]
     assert dist.shape == (4, len(card["heads"]["brand"])) and blend == 0.3
     assert np.allclose(dist.sum(1), 1, atol=1e-5)  # every photo has labelled neighbours here
@@ -152,12 +153,24 @@ def test_train_fine_tunes_the_trunk_and_serves_it(tmp_path, data_dir):
     served = tower.heads.probabilities(h, "brand", votes)
     np.testing.assert_allclose(served, 0.7 * tower.heads.probabilities(h, "brand") + 0.3 * dist, atol=1e-6)
     assert all(a["brand"] == card["heads"]["brand"][int(i)] for a, i in zip(attrs, served.argmax(1)))
-    # a model trained before the visual space existed gets it afterwards, and a new id with it
+    # borrowed words: the training titles' vocabulary is in the model, and every photo stores the
+    # weightiest words of its nearest training photos' titles (never its own: cosine >= 0.995 is skipped)
+    assert nb["words"]["vocab"] == len(tower.visual_space.neighbours.words.vocab) > 50
+    vocab = set(tower.visual_space.neighbours.words.vocab)
+    assert all(0 < len(a["words"]) <= nb["words"]["top"] and set(a["words"]) <= vocab for a in attrs)
+    assert all(v > 0 for a in attrs for v in a["words"].values())
+    with np.load(out / "model.npz") as z:
+        trained_labels = z["visual_nb_labels"].copy()
+    # a model trained before the visual space existed gets it afterwards, and a new id with it;
+    # its brand neighbours carry the labels train gave them
     added = add_to_model(out, csv, data_dir, None, VisualConfig(pca=32))
-    assert added["pca"] == 32 and added["id"] != card["id"]
+    assert added["pca"] == 32 and added["id"] != card["id"] and added["neighbours"]["words"]["top"] == 32
+    with np.load(out / "model.npz") as z:
+        np.testing.assert_array_equal(z["visual_nb_labels"], trained_labels)
     again = ImageTower.load(out, Settings())
     assert again.id == added["id"] and again.visual_dim == 32 + HIST_DIM
     assert again.encode_image_both(photos[:1])[1].shape == (1, 32 + HIST_DIM)
+    _words_rank_photos_only(tmp_path, csv, data_dir, out)
     # a small catalogue keeps the frozen trunk: too few products to fine-tune on
     small = train(csv, data_dir, tmp_path / "small", cfg=TrainConfig(epochs=2, augment_views=0, batch=64,
                                                                          finetune_epochs=3), progress=False)
@@ -179,3 +192,28 @@ def test_instance_discrimination_trains_on_two_views_of_each_photo(decoded):
                      FinetuneConfig(epochs=2, batch=32, hidden=64), progress=False)[1]
     assert all(np.isfinite(losses)) and losses[-1] < losses[0]
     assert losses[0] > plain[0]  # the instance term adds to the loss: it is really there
+
+
+def _words_rank_photos_only(tmp_path, csv, data_dir, model) -> None:
+    """Words against photos only: each photo's score is its cosine plus the named attributes'
+    log evidence plus the borrowed words the query has, and nothing of the product's own text."""
+    from conftest import cli
+    from shopsearch.engine import Engine
+    from shopsearch.schema import Query
+
+    idx = tmp_path / "idx"
+    cli("ingest", csv, "--images", data_dir, "--index", idx, "--model", model, "-q")
+    rows = fashion_rows(240, lambda r: int(r["id"]) % 5 != 0)
+    q = Query(text=rows[3]["productDisplayName"], fields=["image"], page_size=50, facets=False)
+    on = Engine(idx, settings=Settings(image_model=model)).search(q)
+    off = Engine(idx, settings=Settings(image_model=model, photo_words=0.0)).search(q)
+    assert on.hits and any(h.parts.get("words", 0) > 0 for h in on.hits)
+    for h in on.hits:
+        assert h.parts["image"] == pytest.approx(h.parts["image_sim"], abs=1e-6)  # a cosine, not a rank
+        assert h.score == pytest.approx(h.parts["image"] + h.parts.get("attributes", 0) + h.parts.get("words", 0),
+                                        abs=1e-5)
+    assert all("words" not in h.parts for h in off.hits)
+    before = {h.id: h.score for h in off.hits}
+    for h in on.hits:
+        if h.id in before:
+            assert h.score - before[h.id] == pytest.approx(h.parts.get("words", 0.0), abs=1e-5)

@@ -1,18 +1,21 @@
-"""The visual space's brand neighbours: the nearest training photos vote, never a photo for itself."""
+"""The visual space's neighbours: the nearest training photos vote for a brand and lend their
+title words, never a photo for itself."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from shopsearch.encoders.base import l2n
-from shopsearch.encoders.visual import Neighbours, VisualConfig
+from shopsearch.encoders.visual import Neighbours, VisualConfig, Words
+from shopsearch.index.lexical import tokenize
 
 
-def _neighbours(keys: np.ndarray, labels: list[int], k: int = 3) -> Neighbours:
+def _neighbours(keys: np.ndarray, labels: list[int], k: int = 3, words: Words | None = None) -> Neighbours:
     cfg = VisualConfig(neighbours_k=k)
     block = {"head": "brand", "k": k, "tau": cfg.neighbours_tau, "blend": cfg.neighbours_blend,
              "skip_cosine": cfg.skip_cosine}
-    return Neighbours(np.round(keys * 127).astype(np.int8), np.array(labels, np.int16), block)
+    return Neighbours(np.round(keys * 127).astype(np.int8), np.array(labels, np.int16), block, words)
 
 
 def test_the_nearest_training_photos_vote_and_a_photo_never_votes_for_itself():
@@ -22,7 +25,7 @@ def test_the_nearest_training_photos_vote_and_a_photo_never_votes_for_itself():
     keys = l2n(np.stack([base[0] + 0.1 * rng.normal(size=64), base[0] + 0.1 * rng.normal(size=64),
                          base[1] + 0.1 * rng.normal(size=64), base[2]]))
     nb = _neighbours(keys, [0, 0, 1, 2], k=2)
-    votes = nb.vote(l2n(np.stack([base[0], base[1], base[2]])), 3)
+    votes = nb.vote(*nb.nearest(l2n(np.stack([base[0], base[1], base[2]]))), 3)
     assert votes.shape == (3, 3) and np.allclose(votes.sum(1), 1)
     assert votes[0].argmax() == 0 and votes[0, 0] > 0.99  # both neighbours are brand 0
     assert votes[1].argmax() == 1
@@ -34,5 +37,25 @@ def test_photos_without_a_known_brand_do_not_vote():
     keys = l2n(rng.normal(size=(4, 32)))
     nb = _neighbours(keys, [-1, -1, -1, 1], k=4)
     q = l2n(keys[0] + 0.3 * rng.normal(size=32))[None]
-    v = nb.vote(q, 2)
+    v = nb.vote(*nb.nearest(q), 2)
     assert v[0, 1] == 1.0 and v[0, 0] == 0.0
+
+
+def test_photos_borrow_the_title_words_of_their_nearest_training_photos():
+    rng = np.random.default_rng(2)
+    base = l2n(rng.normal(size=(2, 64)))
+    titles = ["Puma Men Danny Black Slipper", "Puma Men Danny Brown Slipper", "Titan Women Silver Watch"]
+    keys = l2n(np.stack([base[0] + 0.05 * rng.normal(size=64), base[0] + 0.05 * rng.normal(size=64), base[1]]))
+    words, params = Words.build(titles, top=32)
+    assert len(params["visual_nb_indptr"]) == 4 and params["visual_nb_vocab"].dtype.kind == "U"
+    nb = _neighbours(keys, [0, 0, 1], k=2, words=words)
+    near_line, the_watch = nb.words.borrow(*nb.nearest(l2n(np.stack([base[0], base[1]]))))
+    danny, silver = tokenize("danny")[0], tokenize("silver")[0]
+    assert danny in near_line and silver not in near_line  # the line name, from the same line in other colours
+    # idf x the summed weight of the neighbours with the word: "danny" is on both (2 of 3 titles),
+    # "black" and "brown" on one each (1 of 3), weighted as their photos vote
+    assert near_line[danny] == pytest.approx(np.log(3 / 2), abs=1e-3)
+    black, brown = near_line[tokenize("black")[0]], near_line[tokenize("brown")[0]]
+    assert black > 0 and brown > 0 and (black + brown) / np.log(3) == pytest.approx(1.0, abs=2e-3)
+    assert silver not in the_watch  # the watch's own photo (cosine 1) lends nothing: its other neighbour is a slipper
+    assert danny in the_watch

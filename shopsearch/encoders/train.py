@@ -502,7 +502,8 @@ def train(
         for i in tr_idx:
             first.setdefault(photos[i][0], int(i))
         brands = heads["brand"][1][list(first.values())] if "brand" in heads else None
-        vparams, block = fit(list(first), s, VisualConfig(alpha=visual_alpha), cfg.seed, brands)
+        vparams, block = fit(list(first), s, VisualConfig(alpha=visual_alpha), cfg.seed, brands,
+                             [products[i].title for i in first.values()])
         params.update(vparams)
         card["visual"] = block
         card["id"] = model_id(card["id"], block)
@@ -540,8 +541,9 @@ def train(
     tmp = out.parent / f".{out.name}.new"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    np.savez_compressed(tmp / "model.npz", **{k: v if v.dtype == np.int8 else v.astype(np.float16 if v.size > 100_000 else np.float32)
-                                              for k, v in params.items()})
+    # floats shrink (large ones to float16); integer ids and the words' vocabulary stay as they are
+    np.savez_compressed(tmp / "model.npz", **{k: v.astype(np.float16 if v.size > 100_000 else np.float32)
+                                              if v.dtype.kind == "f" else v for k, v in params.items()})
     (tmp / "card.json").write_text(json.dumps(card, indent=2))
     if trunk_card:
         shutil.copyfile(trunk.path, tmp / trunk_card["file"])

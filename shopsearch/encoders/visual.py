@@ -51,35 +51,86 @@ class VisualConfig:
     neighbours_tau: float = 0.02
     neighbours_blend: float = 0.3
     skip_cosine: float = 0.995  # a training photo never votes for itself (or its byte-identical twin)
+    # Borrowed words: each photo also keeps the title words of the same k neighbours,
+    # weighted as they vote and by idf, for matching words against photos only (the line
+    # name "Danny" in "Puma Men Danny Blue Slipper" is on a training photo of the same
+    # line in another colour). The most weighty `words_top` are stored per product.
+    words_top: int = 32  # 0: none
+
+
+@dataclass(frozen=True)
+class Words:
+    """The training photos' title words: a vocabulary with its idf, and each key's word ids (CSR)."""
+
+    vocab: list[str]
+    idf: np.ndarray
+    indptr: np.ndarray
+    ids: np.ndarray
+    top: int
+
+    @classmethod
+    def build(cls, titles: Sequence[str], top: int) -> tuple["Words", dict[str, np.ndarray]]:
+        """From the key photos' titles, tokenised as queries are: (words, params to store)."""
+        from shopsearch.index.lexical import tokenize
+
+        index: dict[str, int] = {}
+        rows = [sorted({index.setdefault(t, len(index)) for t in tokenize(title)}) for title in titles]
+        df = np.bincount(np.fromiter((i for r in rows for i in r), np.int64), minlength=len(index))
+        idf = np.log(max(len(titles), 1) / np.maximum(df, 1)).astype(np.float32)
+        indptr = np.cumsum([0] + [len(r) for r in rows]).astype(np.int32)
+        ids = np.fromiter((i for r in rows for i in r), np.int32)
+        vocab = list(index)
+        params = {"visual_nb_vocab": np.array(vocab, dtype=np.str_), "visual_nb_idf": idf,
+                  "visual_nb_indptr": indptr, "visual_nb_words": ids}
+        return cls(vocab, idf, indptr, ids, top), params
+
+    def borrow(self, top: np.ndarray, w: np.ndarray) -> list[dict[str, float]]:
+        """Per photo: word -> idf x the summed weight of the neighbours whose titles have it."""
+        out = []
+        for nb, wt in zip(top, w):
+            acc: dict[int, float] = {}
+            for j, wj in zip(nb, wt):
+                for t in self.ids[self.indptr[j] : self.indptr[j + 1]]:
+                    acc[int(t)] = acc.get(int(t), 0.0) + float(wj)
+            best = sorted(((v * float(self.idf[t]), t) for t, v in acc.items()), reverse=True)[: self.top]
+            out.append({self.vocab[t]: round(v, 3) for v, t in best if v >= 1e-3})
+        return out
 
 
 class Neighbours:
-    """The training photos' keys (int8, in the visual PCA space) and their brand label ids."""
+    """The training photos' keys (int8, in the visual PCA space), their brand label ids and,
+    where the model has them, their title words."""
 
-    def __init__(self, keys: np.ndarray, labels: np.ndarray, block: dict) -> None:
+    def __init__(self, keys: np.ndarray, labels: np.ndarray, block: dict, words: Words | None = None) -> None:
         self.keys = keys.astype(np.float32) / 127.0
         self.labels = labels.astype(np.int64)
         self.k, self.tau, self.blend = int(block["k"]), float(block["tau"]), float(block["blend"])
         self.skip = float(block["skip_cosine"])
         self.head = str(block["head"])
+        self.words = words
 
-    def vote(self, keys: np.ndarray, n_labels: int, chunk: int = 64) -> np.ndarray:
-        """(N, n_labels) distribution over the head's labels from the k nearest training photos.
+    def nearest(self, keys: np.ndarray, chunk: int = 64) -> tuple[np.ndarray, np.ndarray]:
+        """(N, k) indices of the nearest training photos and their softmax weights.
         In chunks of rows: a whole catalogue against every key would not fit in memory, and
         chunks of a few MB reuse the allocator's memory. A 500-row chunk (67 MB of
         similarities) took 0.07-0.8 s a call, depending on fresh pages from the kernel;
         64-row chunks take 0.1 ms a photo every time."""
         if len(keys) > chunk:
-            return np.concatenate([self.vote(keys[i : i + chunk], n_labels, chunk) for i in range(0, len(keys), chunk)])
+            parts = [self.nearest(keys[i : i + chunk], chunk) for i in range(0, len(keys), chunk)]
+            return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
         sims = keys @ self.keys.T
         sims[sims >= self.skip] = -1.0
         k = min(self.k, sims.shape[1])
         top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
         s = np.take_along_axis(sims, top, 1)
         w = np.exp((s - s.max(1, keepdims=True)) / self.tau)
-        out = np.zeros((len(keys), n_labels), np.float32)
+        return top, (w / w.sum(1, keepdims=True)).astype(np.float32)
+
+    def vote(self, top: np.ndarray, w: np.ndarray, n_labels: int) -> np.ndarray:
+        """(N, n_labels) distribution over the head's labels from the nearest training photos."""
+        out = np.zeros((len(top), n_labels), np.float32)
         lab = self.labels[top]
-        rows = np.repeat(np.arange(len(keys)), k)
+        rows = np.repeat(np.arange(len(top)), top.shape[1])
         ok = lab.ravel() >= 0
         np.add.at(out, (rows[ok], lab.ravel()[ok]), w.ravel()[ok])
         total = out.sum(1, keepdims=True)
@@ -110,7 +161,11 @@ class VisualSpace:
             return None
         trunk = Trunk(settings, size=tuple(block["input_size"]))
         nb = block.get("neighbours")
-        neighbours = Neighbours(params["visual_nb_keys"], params["visual_nb_labels"], nb) if nb else None
+        words = None
+        if nb and nb.get("words"):
+            words = Words([str(v) for v in params["visual_nb_vocab"]], params["visual_nb_idf"],
+                          params["visual_nb_indptr"], params["visual_nb_words"], int(nb["words"]["top"]))
+        neighbours = Neighbours(params["visual_nb_keys"], params["visual_nb_labels"], nb, words) if nb else None
         return cls(trunk, params["visual_mean"], params["visual_pca"], block["alpha"], neighbours)
 
     def keys(self, feats: np.ndarray) -> np.ndarray:
@@ -126,24 +181,40 @@ class VisualSpace:
         return l2n(np.concatenate([self.keys(feats), self.alpha * hists[:, :HIST_DIM]], axis=1))
 
     def encode(self, images: Sequence[ImageLike], labels: dict[str, list[str]] | None = None
-               ) -> tuple[np.ndarray, dict[str, tuple[np.ndarray, float]]]:
-        """Visual vectors, and with the heads' `labels` the neighbours' votes: head -> (votes, blend)."""
+               ) -> tuple[np.ndarray, "Evidence"]:
+        """Visual vectors, and with the heads' `labels` what the nearest training photos say."""
         feats, hists = self.trunk.features(images, "avg", "rgb")
-        return self.vectors(feats, hists), self.votes(feats, labels)
+        return self.vectors(feats, hists), self.evidence(feats, labels)
+
+    def evidence(self, feats: np.ndarray, labels: dict[str, list[str]] | None) -> "Evidence":
+        """The neighbours' votes (head -> (votes, blend), as the heads blend them) and borrowed
+        title words for photos' global trunk features; empty without neighbours or labels."""
+        nb = self.neighbours
+        if nb is None or not labels:
+            return Evidence({}, [])
+        top, w = nb.nearest(self.keys(feats))
+        votes = {nb.head: (nb.vote(top, w, len(labels[nb.head])), nb.blend)} if nb.head in labels else {}
+        return Evidence(votes, nb.words.borrow(top, w) if nb.words is not None else [])
 
     def votes(self, feats: np.ndarray, labels: dict[str, list[str]] | None) -> dict[str, tuple[np.ndarray, float]]:
-        """The neighbours' votes for photos' global trunk features, as the heads blend them:
-        head -> (votes, blend); empty without neighbours or without the heads' labels."""
-        nb = self.neighbours
-        if nb is None or not labels or nb.head not in labels:
-            return {}
-        return {nb.head: (nb.vote(self.keys(feats), len(labels[nb.head])), nb.blend)}
+        """The neighbours' votes alone (the benches score the heads with them)."""
+        return self.evidence(feats, labels).votes
+
+
+@dataclass
+class Evidence:
+    """What a photo's nearest training photos say: brand votes for the heads, and title words."""
+
+    votes: dict[str, tuple[np.ndarray, float]]
+    words: list[dict[str, float]]
 
 
 def fit(photos: Sequence[str], settings: Settings, cfg: VisualConfig | None = None, seed: int = 0,
-        brands: Sequence[int] | None = None) -> tuple[dict[str, np.ndarray], dict]:
+        brands: Sequence[int] | None = None, titles: Sequence[str] | None = None
+        ) -> tuple[dict[str, np.ndarray], dict]:
     """Fit the PCA on (up to `fit_photos` of) the training photos: (params, card block).
-    `brands`: each photo's label id in the brand head (-1: none), for the brand neighbours."""
+    `brands`: each photo's label id in the brand head (-1: none), for the brand neighbours;
+    `titles`: each photo's product title, for the borrowed words."""
     from shopsearch.encoders.features import cached_features
     from shopsearch.encoders.image import TRUNK_DIM, Trunk
 
@@ -169,6 +240,10 @@ def fit(photos: Sequence[str], settings: Settings, cfg: VisualConfig | None = No
         params["visual_nb_labels"] = np.asarray(brands, np.int16)
         block["neighbours"] = {"head": "brand", "k": cfg.neighbours_k, "tau": cfg.neighbours_tau,
                                "blend": cfg.neighbours_blend, "skip_cosine": cfg.skip_cosine, "photos": len(photos)}
+        if titles is not None and cfg.words_top > 0:
+            words, wparams = Words.build(titles, cfg.words_top)
+            params.update(wparams)
+            block["neighbours"]["words"] = {"vocab": len(words.vocab), "top": cfg.words_top}
     return params, block
 
 
@@ -208,9 +283,10 @@ def add_to_model(model_dir: Path, catalogue: Path, images: Path, exclude: str | 
         first.setdefault(photos[i][0], i)
     keep = list(first)
     labels = card.get("heads", {}).get("brand")
-    brands = (brand_ids([products[i] for i in first.values()], labels, int(hp.get("min_brand_products", 10)))
+    # brands as train labels them: from every loaded product (validation too), then per kept photo
+    brands = (brand_ids(products, labels, int(hp.get("min_brand_products", 10)))[list(first.values())]
               if labels else None)
-    params, block = fit(keep, s, cfg, int(hp.get("seed", 0)), brands)
+    params, block = fit(keep, s, cfg, int(hp.get("seed", 0)), brands, [products[i].title for i in first.values()])
     base = card["id"].rsplit("-v", 1)[0] if card.get("visual") else card["id"]
     card["visual"] = block | {"built_by": "shopsearch.encoders.visual.add_to_model", "excluded": exclude}
     card["visual_alpha"] = block["alpha"]

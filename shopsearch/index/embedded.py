@@ -23,6 +23,7 @@ import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
@@ -97,6 +98,10 @@ class _Interner(dict):
         if v is None:
             v = self[key] = make(key)
         return v
+
+
+def _load_predicted(intern: _Interner, text: str) -> dict:
+    return json.loads(text, object_pairs_hook=lambda pairs: {intern(k): v for k, v in pairs}) if text else {}
 
 
 class _AnnBuilder:
@@ -386,6 +391,8 @@ class EmbeddedIndex(Index):
         colvals: dict[str, list] = {k: [] for k in names}
         price = np.full(n, np.nan, np.float64)
         intern, pred_intern = _Interner(), _Interner()
+        # every product's labels and borrowed words come from a few thousand strings: one object each
+        load_predicted = partial(_load_predicted, intern)
         blobs: dict[str, list] = {f: [] for f in FIELDS}
         has = {f: np.zeros(n, bool) for f in FIELDS}
         builder = _AnnBuilder(st, n) if large and want_vecs else None
@@ -402,7 +409,7 @@ class EmbeddedIndex(Index):
                 colvals[k].append(intern(d.get(k) or "") if k != "title" else (d.get(k) or ""))
             if d.get("price") is not None:
                 price[i] = float(d["price"])
-            predicted.append(pred_intern(row[3] or "", lambda t: json.loads(t) if t else {}))
+            predicted.append(pred_intern(row[3] or "", load_predicted))
             j = 4
             if not bm25_saved:
                 tokens.append(row[j])

@@ -62,6 +62,7 @@ def collect(engine, queries: list[tuple[str, Query]], gains: dict[str, dict[str,
         scale = n_ch / (s.rrf_k + 1)  # undo fusion's normalisation: raw reciprocal ranks
         parts = {p: np.array([h.parts.get(p, 0.0) for h in res.hits]) * (1.0 if p == "attributes" else scale)
                  for p in PARTS}
+        parts["words"] = np.array([h.parts.get("words", 0.0) for h in res.hits])  # photos only: borrowed words
         out.append(Cached(qid, query_type(q, intent), [h.id for h in res.hits], parts, gains[qid]))
     return out
 
@@ -70,7 +71,7 @@ def score(c: Cached, w: dict[str, float], rrf_k: int) -> np.ndarray:
     total = sum(w[p] for p in ("bm25", "text", "image") if c.parts[p].any()) / (rrf_k + 1)
     fused = sum(w[p] * c.parts[p] for p in ("bm25", "text", "image"))
     fused = fused / total if total > 0 else fused
-    return fused + w["attributes"] * c.parts["attributes"]
+    return fused + w["attributes"] * c.parts["attributes"] + c.parts.get("words", 0.0)
 
 
 def mean_ndcg(cached: list[Cached], w: dict[str, float], rrf_k: int) -> float:
@@ -83,7 +84,7 @@ def mean_ndcg(cached: list[Cached], w: dict[str, float], rrf_k: int) -> float:
     return float(np.mean(vals))
 
 
-def defaults(qtype: str, photo_attribute_boost: float = 2.0) -> dict[str, float]:
+def defaults(qtype: str, photo_attribute_boost: float = 1.0) -> dict[str, float]:
     """The engine's untuned weights for a query type."""
     return dict(DEFAULT, attributes=photo_attribute_boost) if qtype == "photo_only_text" else dict(DEFAULT)
 
