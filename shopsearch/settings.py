@@ -81,10 +81,10 @@ class Settings(BaseSettings):
     #                               + words x the borrowed title words the query has)
     # p: the image tower's probability that the photo shows a named type, colour, gender
     # or brand; a product must match all of them, so doubts multiply. Borrowed words:
-    # the nearest training photos' titles (visual.Words). Chosen on the validation slice's
-    # own titles as queries, not on KAGL (`python bench/photo_text.py`).
-    photo_text_temperature: float = 0.04
-    photo_attribute_floor: float = 0.003
+    # the nearest training photos' titles (visual.Words). The best of a grid on the
+    # validation slice's titles as queries plus dev-x, not on KAGL (`bench/photo_text.py`).
+    photo_text_temperature: float = 0.06
+    photo_attribute_floor: float = 0.001
     photo_attribute_boost: float = 1.0
     photo_words: float = 0.3
     page_size: int = 20

@@ -290,9 +290,9 @@ class Heads:
     def attributes(self, h: np.ndarray, top: int = 10, votes: dict | None = None, min_p: float = 0.001) -> list[dict]:
         """Per photo: the most likely label of each head, and the top labels'
         probabilities under "p" (used as soft attribute evidence at query time). Words
-        against photos only score log(1 + p / 0.003), which tells 0.005 from 0.0001: the
-        top 5 at 0.01 or more read KAGL R@10 0.376, the top 10 at 0.001 or more 0.395,
-        every probability 0.398 (`bench/seeds.py` harness)."""
+        against photos only score log(1 + p / floor), which tells 0.005 from 0.0001: the
+        top 5 at 0.01 or more read KAGL R@10 0.367, the top 10 at 0.001 or more 0.389,
+        every probability 0.392 (`bench/seeds.py` harness)."""
         out: list[dict] = [{"p": {}} for _ in range(len(h))]
         for name, labels in self.labels.items():
             prob = self.probabilities(h, name, votes)
