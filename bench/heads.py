@@ -5,6 +5,7 @@ Beside each figure, the majority-class baseline on the same products.
     python bench/heads.py                       # the shipped model
     python bench/heads.py --model path/to/model # a retrained one
     python bench/heads.py --confusions 10       # and the most frequent mistakes
+    python bench/heads.py --twins               # and what the nearest training photo's labels say
 
 Brand: with the visual space's neighbours blended in, as ingest stores it, and
 without them.
@@ -114,12 +115,46 @@ def head_table(heads: Heads, products, feats: np.ndarray, hists: np.ndarray, con
     return out
 
 
+def twins(tower: ImageTower, catalogue: Path, products, photos: list[str], rule: str, pred: dict) -> list[dict]:
+    """How much a photo can tell: each unseen photo's nearest training photo in the visual space
+    (ImageNet features + colour histogram), binned by cosine, with how often that twin's type and
+    colour family agree with the unseen product's, beside the heads' accuracy on the same products.
+    Byte-identical photos with different labels bound what any photo-only predictor can reach."""
+    space = tower.visual_space
+    if space is None:
+        return []
+    seen, seen_photos, _ = load_pairs(catalogue, catalogue.parent, rule.replace("!=", "=="), None, None)
+    cache = Path(get_settings().cache) / "features"
+    vec = [space.vectors(*cached_features(ph, space.trunk, cache, None, d, "avg", "rgb"))
+           for ph, d in ((photos, "unseen photos (visual)"), ([p[0] for p in seen_photos], "training photos (visual)"))]
+    best, sim = np.empty(len(products), np.int64), np.empty(len(products))
+    for i in range(0, len(products), 256):
+        m = vec[0][i : i + 256] @ vec[1].T
+        best[i : i + 256], sim[i : i + 256] = m.argmax(1), m.max(1)
+    fam = lambda a, b: bool(colour_families(a) & colour_families(b))  # noqa: E731
+    out = []
+    for lo, hi in ((0.99, 1.01), (0.97, 0.99), (0.95, 0.97), (0.9, 0.95), (0.0, 0.9)):
+        m = np.flatnonzero((sim >= lo) & (sim < hi))
+        if not len(m):
+            continue
+        out.append({"cosine": [lo, min(hi, 1.0)], "products": int(len(m)),
+                    "twin_type_agrees": round(float(np.mean([products[i].type == seen[best[i]].type for i in m])), 3),
+                    "twin_colour_family_agrees": round(float(np.mean([fam(products[i].colour, seen[best[i]].colour)
+                                                                      for i in m])), 3),
+                    "head_type": round(float(np.mean([products[i].type == pred["type"][i] for i in m])), 3),
+                    "head_colour_family": round(float(np.mean([fam(products[i].colour, pred["colour"][i])
+                                                               for i in m])), 3)})
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default=None, help="model folder (default: the shipped one)")
     ap.add_argument("--catalogue", default=str(DATA / "catalogue.csv"))
     ap.add_argument("--unseen", default="id % 5 != 0", help="rule that drops the products trained on")
     ap.add_argument("--confusions", type=int, default=0, help="list the N most frequent type and colour mistakes")
+    ap.add_argument("--twins", action="store_true",
+                    help="label agreement with each photo's nearest training photo, by cosine (what a photo can tell)")
     a = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     s = get_settings()
@@ -133,6 +168,10 @@ def main() -> None:
                                                                       votes)
     if votes:
         out["brand"]["without_neighbours"] = head_table(tower.heads, products, feats, hists)["brand"]["accuracy"]
+    if a.twins:
+        h = tower.heads.hidden(Heads.inputs(feats, hists))
+        pred = {n: [tower.heads.labels[n][i] for i in tower.heads.probabilities(h, n).argmax(1)] for n in ("type", "colour")}
+        out["twins"] = twins(tower, Path(a.catalogue), products, [p[0] for p in photos], a.unseen, pred)
     print(json.dumps(out, indent=2))
 
 
