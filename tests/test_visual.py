@@ -59,3 +59,22 @@ def test_photos_borrow_the_title_words_of_their_nearest_training_photos():
     assert black > 0 and brown > 0 and (black + brown) / np.log(3) == pytest.approx(1.0, abs=2e-3)
     assert silver not in the_watch  # the watch's own photo (cosine 1) lends nothing: its other neighbour is a slipper
     assert danny in the_watch
+
+
+def test_a_catalogue_without_brands_still_borrows_words(data_dir):
+    """fit() on real photos with titles but no brand labels: the neighbours hold no brand, lend words."""
+    from conftest import fashion_rows
+    from shopsearch.encoders.visual import VisualSpace, fit
+    from shopsearch.settings import Settings
+
+    rows = fashion_rows(24)
+    photos = [str(data_dir / r["image_60x80"]) for r in rows]
+    params, block = fit(photos, Settings(), VisualConfig(pca=8, fit_photos=24), brands=None,
+                        titles=[r["productDisplayName"] for r in rows])
+    nb = block["neighbours"]
+    assert nb["words"]["top"] == 32 and (params["visual_nb_labels"] == -1).all()
+    space = VisualSpace.from_model({"visual": block}, params, Settings())
+    _, ev = space.encode(photos[:3], {"type": ["Shirts"]})  # heads without a brand head: no vote
+    assert ev.votes == {} and len(ev.words) == 3 and all(ev.words)
+    own = [set(tokenize(r["productDisplayName"])) for r in rows[:3]]
+    assert all(set(w) - o for w, o in zip(ev.words, own))  # words from other titles than the photo's own

@@ -224,7 +224,8 @@ def fit(photos: Sequence[str], settings: Settings, cfg: VisualConfig | None = No
     if len(photos) > cfg.fit_photos:
         pick = np.sort(np.random.default_rng(seed).choice(len(photos), cfg.fit_photos, replace=False))
     trunk = Trunk(settings, size=(cfg.width, cfg.height))
-    use_nb = brands is not None and cfg.neighbours_k > 0
+    # neighbours for the brand vote and/or the borrowed words (a catalogue without brands still has titles)
+    use_nb = (brands is not None or (titles is not None and cfg.words_top > 0)) and cfg.neighbours_k > 0
     feats, _ = cached_features(photos if use_nb else [photos[i] for i in pick], trunk,
                                Path(settings.cache) / "features", None, "visual space", "avg", "rgb")
     x = l2n((feats[pick] if use_nb else feats)[:, :TRUNK_DIM])
@@ -237,7 +238,7 @@ def fit(photos: Sequence[str], settings: Settings, cfg: VisualConfig | None = No
     if use_nb:
         keys = l2n((l2n(feats[:, :TRUNK_DIM]) - mean) @ params["visual_pca"])
         params["visual_nb_keys"] = np.round(keys * 127).astype(np.int8)
-        params["visual_nb_labels"] = np.asarray(brands, np.int16)
+        params["visual_nb_labels"] = np.asarray(brands if brands is not None else np.full(len(photos), -1), np.int16)
         block["neighbours"] = {"head": "brand", "k": cfg.neighbours_k, "tau": cfg.neighbours_tau,
                                "blend": cfg.neighbours_blend, "skip_cosine": cfg.skip_cosine, "photos": len(photos)}
         if titles is not None and cfg.words_top > 0:
