@@ -106,3 +106,23 @@ def test_upsert_and_delete_through_milvus(both, tmp_path, tiny_model, data_dir, 
     assert "deleted 1 of 1" in r.stdout
     assert rows[20]["id"] not in _ids(uri, "Completely Renamed Turquoise Gadget", "-k", "20")
     assert json.loads(cli("stats", "--index", uri, "--json").stdout)["products"] == 199
+
+
+def test_words_against_photos_only_match_the_embedded_backend(milvus, tmp_path, data_dir):
+    """The shipped model's borrowed words and longer label lists survive Milvus's JSON field:
+    photos-only word search ranks and scores as the embedded backend does, words part included."""
+    from conftest import fashion_rows
+
+    catalogue = write_csv(tmp_path / "forty.csv", fashion_rows(40, lambda r: int(r["id"]) % 5 == 0))
+    uri, local = f"{milvus}/shipped", tmp_path / "local"
+    for index in (uri, local):
+        cli("ingest", catalogue, "--images", data_dir, "--index", index, "-q")  # the shipped fashion model
+    title = next(csv.DictReader(catalogue.open()))["productDisplayName"]
+    got = [json.loads(cli("search", title, "--image-only", "-k", "10", "--index", str(i), "--json").stdout)["hits"]
+           for i in (uri, local)]
+    assert [h["id"] for h in got[0]] == [h["id"] for h in got[1]]
+    assert any(h["parts"].get("words", 0) > 0 for h in got[0])
+    for a, b in zip(*got):
+        assert a["score"] == pytest.approx(b["score"], abs=1e-5)
+        assert a["score"] == pytest.approx(a["parts"]["image"] + a["parts"].get("attributes", 0)
+                                           + a["parts"].get("words", 0), abs=1e-5)
