@@ -115,7 +115,7 @@ def head_table(heads: Heads, products, feats: np.ndarray, hists: np.ndarray, con
     return out
 
 
-def twins(tower: ImageTower, catalogue: Path, products, photos: list[str], rule: str, pred: dict) -> list[dict]:
+def twins(tower: ImageTower, catalogue: Path, products, photos: list[str], pred: dict) -> list[dict]:
     """How much a photo can tell: each unseen photo's nearest training photo in the visual space
     (ImageNet features + colour histogram), binned by cosine, with how often that twin's type and
     colour family agree with the unseen product's, beside the heads' accuracy on the same products.
@@ -123,7 +123,10 @@ def twins(tower: ImageTower, catalogue: Path, products, photos: list[str], rule:
     space = tower.visual_space
     if space is None:
         return []
-    seen, seen_photos, _ = load_pairs(catalogue, catalogue.parent, rule.replace("!=", "=="), None, None)
+    unseen = {p.id for p in products}
+    every, every_photos, _ = load_pairs(catalogue, catalogue.parent, None, None, None)
+    keep = [i for i, p in enumerate(every) if p.id not in unseen]  # the products trained on (and validation)
+    seen, seen_photos = [every[i] for i in keep], [every_photos[i] for i in keep]
     cache = Path(get_settings().cache) / "features"
     vec = [space.vectors(*cached_features(ph, space.trunk, cache, None, d, "avg", "rgb"))
            for ph, d in ((photos, "unseen photos (visual)"), ([p[0] for p in seen_photos], "training photos (visual)"))]
@@ -171,7 +174,7 @@ def main() -> None:
     if a.twins:
         h = tower.heads.hidden(Heads.inputs(feats, hists))
         pred = {n: [tower.heads.labels[n][i] for i in tower.heads.probabilities(h, n).argmax(1)] for n in ("type", "colour")}
-        out["twins"] = twins(tower, Path(a.catalogue), products, [p[0] for p in photos], a.unseen, pred)
+        out["twins"] = twins(tower, Path(a.catalogue), products, [p[0] for p in photos], pred)
     print(json.dumps(out, indent=2))
 
 

@@ -85,10 +85,13 @@ def main() -> None:
     current_boost = eng.settings.photo_attribute_boost
     print(f"{len(names)} validation names, {len(devx)} dev-x queries; current {json.dumps(current)}")
 
-    def score(setting: dict, fusion: str | None = None) -> dict:
+    def apply(setting: dict) -> None:
         for e in (eng, eng_u):
             for k, v in setting.items():
                 setattr(e.settings, k, v)
+
+    def score(setting: dict, fusion: str | None = None) -> dict:
+        apply(setting)
         m = names_metrics(eng, names, fusion=fusion)
         m["devx_ndcg@10"] = evaluate_run(run(eng_u, devx, fusion=fusion), qrels)["all"]["ndcg@10"]
         m["objective"] = m["r@10"] + m["mrr"] + m["devx_ndcg@10"]
@@ -100,7 +103,7 @@ def main() -> None:
 
     baseline = score({"photo_attribute_boost": 2.0}, fusion="rrf")
     print(line("baseline (ranks + 2 x probabilities)", baseline), flush=True)
-    score({"photo_attribute_boost": current_boost})
+    apply({"photo_attribute_boost": current_boost})
     rows = []
     for values in ([] if a.no_grid else itertools.product(*(GRID[k] for k in KNOBS))):
         setting = dict(zip(KNOBS, values))

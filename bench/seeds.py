@@ -44,6 +44,7 @@ from shopsearch.encoders.image import Heads, ImageTower, Trunk  # noqa: E402
 from shopsearch.encoders.train import TrainConfig, load_pairs, train  # noqa: E402
 from shopsearch.index.lexical import tokenize  # noqa: E402
 from shopsearch.query.parser import parse  # noqa: E402
+from shopsearch.ranking.fusion import borrowed_words, photo_evidence  # noqa: E402
 from shopsearch.query.vocab import Vocabulary  # noqa: E402
 from shopsearch.settings import get_settings  # noqa: E402
 
@@ -91,7 +92,6 @@ class Kagl:
         """`votes`, `words`: the visual space's brand neighbours and borrowed title words for
         every photo, as ingest stores them."""
         s = self.settings
-        T = s.photo_text_temperature
         h = heads.hidden(Heads.inputs(self.feats, self.hists))
         sims = self.qvecs @ heads.aligned(h, self.feats).T
         probs = {name: (labels, heads.probabilities(h, name, votes)) for name, labels in heads.labels.items()}
@@ -107,11 +107,9 @@ class Kagl:
                 if n in probs:
                     labels, pr = probs[n]
                     cols = [i for i, lab in enumerate(labels) if lab in wanted]
-                    p = pr[top][:, cols].sum(1)
-                    score += s.photo_attribute_boost * T * np.log1p(p / s.photo_attribute_floor)
+                    score += s.photo_attribute_boost * photo_evidence(pr[top][:, cols].sum(1), s)
             if words and s.photo_words > 0:
-                terms = set(tokenize(self.texts[qi]))
-                score += T * s.photo_words * np.array([sum(words[i].get(t, 0.0) for t in terms) for i in top])
+                score += borrowed_words(set(tokenize(self.texts[qi])), (words[i] for i in top), s)
             ranked = self.ids[top[np.argsort(-score, kind="stable")]]
             rank = next((i for i, p in enumerate(ranked) if p in self.targets[qi]), None)
             if rank is not None:

@@ -18,7 +18,7 @@ import numpy as np
 from shopsearch.encoders.base import ImageLike, l2n
 from shopsearch.index.base import Candidates, Index, IndexMismatch, open_index
 from shopsearch.index.lexical import tokenize
-from shopsearch.ranking.fusion import fuse
+from shopsearch.ranking.fusion import borrowed_words, fuse, photo_evidence
 from shopsearch.schema import FACET_FIELDS, Hit, Query, SearchResult
 from shopsearch.settings import Settings, get_settings
 
@@ -326,8 +326,8 @@ class Engine:
                 share = shares[name] / norm
                 if loglinear:
                     if shares[name] > 0:
-                        p = np.fromiter((self._predicted_p(int(x), name, wanted) for x in pos), float, len(pos))
-                        hit += s.photo_text_temperature * np.log1p(p / s.photo_attribute_floor)
+                        hit += photo_evidence(np.fromiter((self._predicted_p(int(x), name, wanted) for x in pos),
+                                                          float, len(pos)), s)
                 elif image_only:  # soft evidence: the image tower's probability of a wanted label
                     hit += share * np.fromiter((self._predicted_p(int(p), name, wanted) for p in pos), float, len(pos))
                 else:  # the product's own attribute; its photo's evidence where the text has none
@@ -425,12 +425,8 @@ class Engine:
         terms = set(tokenize(text))
         if not terms:
             return None
-        got = np.fromiter((sum(self.index.predicted(int(x)).get("words", {}).get(t, 0.0) for t in terms) for x in pos),
-                          float, len(pos))
-        if not got.any():
-            return None
-        s = self.settings
-        return s.photo_text_temperature * s.photo_words * got
+        got = borrowed_words(terms, (self.index.predicted(int(x)).get("words", {}) for x in pos), self.settings)
+        return got if got.any() else None
 
     def _predicted_p(self, pos: int, name: str, wanted: set[str]) -> float:
         """Probability, by the image tower's attribute head, that the photo shows a wanted value."""

@@ -7,6 +7,8 @@ hit can say why it ranks where it does."""
 
 from __future__ import annotations
 
+from typing import Iterable
+
 import numpy as np
 
 from shopsearch.index.base import Candidates
@@ -52,3 +54,17 @@ def fuse(
         total /= top
         parts = {k: v / top for k, v in parts.items()}
     return pos, total, parts
+
+
+def photo_evidence(p: np.ndarray, settings) -> np.ndarray:
+    """Words against photos only: one named attribute's part, T x log(1 + p / floor), where p
+    is the probability that each photo shows it. Logarithms make the doubts multiply, so a
+    photo must look like every attribute a product name names (settings photo_*)."""
+    return settings.photo_text_temperature * np.log1p(np.asarray(p, float) / settings.photo_attribute_floor)
+
+
+def borrowed_words(terms: set[str], words: Iterable[dict[str, float]], settings) -> np.ndarray:
+    """Words against photos only: T x photo_words x the summed weights of the query's words
+    among each photo's borrowed title words (visual.Words)."""
+    got = np.fromiter((sum(w.get(t, 0.0) for t in terms) for w in words), float)
+    return settings.photo_text_temperature * settings.photo_words * got
