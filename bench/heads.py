@@ -63,8 +63,10 @@ def neighbour_evidence(tower: ImageTower, photos: list[str], desc: str):
     space = tower.visual_space
     if space is None or space.neighbours is None:
         return None
-    g, _ = cached_features(photos, space.trunk, Path(get_settings().cache) / "features", None, desc, "avg", "rgb")
-    return space.evidence(g, tower.heads.labels)
+    cache = Path(get_settings().cache) / "features"
+    g, _ = cached_features(photos, space.trunk, cache, None, desc, "avg", "rgb")
+    f, _ = cached_features(photos, tower.trunk, cache, None, desc, tower.heads.pooling, tower.heads.histogram)
+    return space.evidence(g, tower.heads.labels, f)
 
 
 def neighbour_votes(tower: ImageTower, photos: list[str], desc: str) -> dict:

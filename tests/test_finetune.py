@@ -144,14 +144,25 @@ def test_train_fine_tunes_the_trunk_and_serves_it(tmp_path, data_dir):
         assert z["visual_nb_keys"].dtype == np.int8 and z["visual_nb_keys"].shape == (nb["photos"], v["pca"])
         assert len(z["visual_nb_labels"]) == nb["photos"] and (z["visual_nb_labels"] >= 0).any()
     assert tower.visual_space.neighbours is not None and "brand" in card["heads"]
-    _, ev = tower.visual_space.encode(photos, tower.heads.labels)
+    feats, hists = tower.trunk.features(photos, tower.heads.pooling, tower.heads.histogram)
+    _, alone = tower.visual_space.encode(photos, tower.heads.labels)  # the ImageNet neighbours alone
+    assert alone.votes["brand"][1] == 0.3
+    # the second neighbours, in the fine-tuned trunk's space: the same photos, int8 keys with a scale per row
+    tuned = nb["tuned"]
+    with np.load(out / "model.npz") as z:
+        assert z["visual_nb_tkeys"].dtype == np.int8 and z["visual_nb_tkeys"].shape == (nb["photos"], tuned["pca"])
+        assert z["visual_nb_tscale"].shape == (nb["photos"],) and tuned["pca"] > 32
+    nbs = tower.visual_space.neighbours
+    t2, w2 = nbs.nearest(nbs.tuned.project(feats), table=nbs.tuned.keys)
+    _, ev = tower.visual_space.encode(photos, tower.heads.labels, feats)  # as serving calls it: both sets vote
     votes = ev.votes
     dist, blend = votes["brand"]
-    assert dist.shape == (4, len(card["heads"]["brand"])) and blend == 0.3
+    assert dist.shape == (4, len(card["heads"]["brand"])) and blend == tuned["blend"] == 0.5
     assert np.allclose(dist.sum(1), 1, atol=1e-5)  # every photo has labelled neighbours here
-    h = tower.heads.hidden(tower.heads.inputs(*tower.trunk.features(photos, tower.heads.pooling, tower.heads.histogram)))
+    np.testing.assert_allclose(dist, (alone.votes["brand"][0] + nbs.vote(t2, w2, dist.shape[1])) / 2, atol=1e-6)
+    h = tower.heads.hidden(tower.heads.inputs(feats, hists))
     served = tower.heads.probabilities(h, "brand", votes)
-    np.testing.assert_allclose(served, 0.7 * tower.heads.probabilities(h, "brand") + 0.3 * dist, atol=1e-6)
+    np.testing.assert_allclose(served, 0.5 * tower.heads.probabilities(h, "brand") + 0.5 * dist, atol=1e-6)
     assert all(a["brand"] == card["heads"]["brand"][int(i)] for a, i in zip(attrs, served.argmax(1)))
     # borrowed words: the training titles' vocabulary is in the model, and every photo stores the
     # weightiest words of its nearest training photos' titles (never its own: cosine >= 0.995 is skipped)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from shopsearch.encoders.base import l2n
-from shopsearch.encoders.visual import Neighbours, VisualConfig, Words
+from shopsearch.encoders.visual import Neighbours, TunedKeys, VisualConfig, Words
 from shopsearch.index.lexical import tokenize
 
 
@@ -78,3 +78,33 @@ def test_a_catalogue_without_brands_still_borrows_words(data_dir):
     assert ev.votes == {} and len(ev.words) == 3 and all(ev.words)
     own = [set(tokenize(r["productDisplayName"])) for r in rows[:3]]
     assert all(set(w) - o for w, o in zip(ev.words, own))  # words from other titles than the photo's own
+
+
+def test_two_sets_of_neighbours_lend_words_by_their_shares():
+    """The fine-tuned space's neighbours lend words beside the ImageNet ones: each set's
+    weights count at its share, and the words are ranked after they are summed."""
+    titles = ["Puma Men Danny Black Slipper", "Nike Men Blue Shoes"]
+    words, _ = Words.build(titles, top=32)
+    one = (np.array([[0]]), np.array([[1.0]], np.float32))
+    other = (np.array([[1]]), np.array([[1.0]], np.float32))
+    mixed = words.borrow(*one, (*other, 0.25))[0]
+    idf = np.log(2)  # a word on one title of two ("men", on both, weighs nothing)
+    assert mixed[tokenize("danny")[0]] == pytest.approx(0.75 * idf, abs=1e-3)
+    assert mixed[tokenize("nike")[0]] == pytest.approx(0.25 * idf, abs=1e-3)
+    own = set(tokenize(titles[0])) - set(tokenize(titles[1]))
+    assert words.borrow(*one)[0] == {w: pytest.approx(idf, abs=1e-3) for w in own}
+
+
+def test_tuned_keys_keep_their_neighbours_through_int8():
+    """The fine-tuned space's keys are stored int8 with a scale per row: each photo's nearest
+    key is the same as with the float keys, and a projected photo finds its own key."""
+    rng = np.random.default_rng(3)
+    feats = rng.normal(size=(300, 1280)).astype(np.float32)
+    params = TunedKeys.fit(feats, np.arange(0, 300, 2), 64)
+    assert params["visual_nb_tkeys"].dtype == np.int8 and params["visual_nb_tkeys"].shape == (300, 64)
+    assert np.abs(params["visual_nb_tkeys"]).max() == 127  # each row uses the whole int8 range
+    tk = TunedKeys.load(params, {"blend": 0.5, "words": 0.5})
+    exact = l2n((l2n(feats) - params["visual_nb_tmean"]) @ params["visual_nb_tpca"])
+    assert (np.sum(tk.keys * exact, 1) > 0.999).all()
+    q = tk.project(feats[:20] + 0.05 * rng.normal(size=(20, 1280)).astype(np.float32))
+    assert ((q @ tk.keys.T).argmax(1) == np.arange(20)).all()

@@ -357,7 +357,7 @@ class ImageTower:
         votes: dict = {}
         words: list[dict[str, float]] = []
         if self.visual_space:
-            visual, ev = self.visual_space.encode(images, self.heads.labels if attributes else None)
+            visual, ev = self.visual_space.encode(images, self.heads.labels if attributes else None, feats)
             votes, words = ev.votes, ev.words
         else:
             visual = self.heads.visual(feats, hists)

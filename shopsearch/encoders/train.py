@@ -503,7 +503,7 @@ def train(
             first.setdefault(photos[i][0], int(i))
         brands = heads["brand"][1][list(first.values())] if "brand" in heads else None
         vparams, block = fit(list(first), s, VisualConfig(alpha=visual_alpha), cfg.seed, brands,
-                             [products[i].title for i in first.values()])
+                             [products[i].title for i in first.values()], view_feats[0][list(first.values())])
         params.update(vparams)
         card["visual"] = block
         card["id"] = model_id(card["id"], block)

@@ -56,6 +56,17 @@ class VisualConfig:
     # name "Danny" in "Puma Men Danny Blue Slipper" is on a training photo of the same
     # line in another colour). The most weighty `words_top` are stored per product.
     words_top: int = 32  # 0: none
+    # Second neighbours, in the fine-tuned trunk's own space (its global features, PCA'd to
+    # `tuned_pca`, int8 per row): ImageNet features find the same line, fine-tuned ones the
+    # same kind of product, and the two sets of neighbours are right on different photos.
+    # Both vote (averaged, blended at `tuned_blend`) and both lend words (the tuned set's
+    # share `tuned_words`). On the 1,039 validation names (bench/photo_text.py's queries, in
+    # bench/seeds.py's harness) R@1 / R@10 / MRR 0.091 / 0.352 / 0.176 -> 0.110 / 0.366 / 0.195
+    # at 256 dimensions (PCA 128: 0.105 / 0.367 / 0.190; the whole 1,280: 0.119 / 0.374 / 0.202,
+    # but 43 MB and a millisecond a photo).
+    tuned_pca: int = 256  # 0: none
+    tuned_blend: float = 0.5
+    tuned_words: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -84,41 +95,90 @@ class Words:
                   "visual_nb_indptr": indptr, "visual_nb_words": ids}
         return cls(vocab, idf, indptr, ids, top), params
 
-    def borrow(self, top: np.ndarray, w: np.ndarray) -> list[dict[str, float]]:
-        """Per photo: word -> idf x the summed weight of the neighbours whose titles have it."""
+    def borrow(self, top: np.ndarray, w: np.ndarray, *more: tuple[np.ndarray, np.ndarray, float]
+               ) -> list[dict[str, float]]:
+        """Per photo: word -> idf x the summed weight of the neighbours whose titles have it.
+        `more`: other sets of neighbours (top, weights, share); the first set then weighs
+        1 - their shares."""
+        sets = [(top, w, 1.0 - sum(m[2] for m in more)), *more]
         out = []
-        for nb, wt in zip(top, w):
+        for i in range(len(top)):
             acc: dict[int, float] = {}
-            for j, wj in zip(nb, wt):
-                for t in self.ids[self.indptr[j] : self.indptr[j + 1]]:
-                    acc[int(t)] = acc.get(int(t), 0.0) + float(wj)
+            for nbs, wts, share in sets:
+                for j, wj in zip(nbs[i], wts[i]):
+                    for t in self.ids[self.indptr[j] : self.indptr[j + 1]]:
+                        acc[int(t)] = acc.get(int(t), 0.0) + share * float(wj)
             best = sorted(((v * float(self.idf[t]), t) for t, v in acc.items()), reverse=True)[: self.top]
             out.append({self.vocab[t]: round(v, 3) for v, t in best if v >= 1e-3})
         return out
 
 
+@dataclass(frozen=True)
+class TunedKeys:
+    """The same training photos as keys in the fine-tuned trunk's own space: its global
+    features, PCA'd, stored int8 with a scale per row."""
+
+    mean: np.ndarray
+    pca: np.ndarray
+    keys: np.ndarray  # float32, unit rows
+    blend: float
+    words: float
+
+    @classmethod
+    def fit(cls, feats: np.ndarray, pick: np.ndarray, dim: int) -> dict[str, np.ndarray]:
+        """The params to store, from the training photos' fine-tuned features (PCA fitted on `pick`)."""
+        from shopsearch.encoders.image import TRUNK_DIM
+
+        x = l2n(feats[:, :TRUNK_DIM])
+        mean = x[pick].mean(0)
+        _, _, vt = np.linalg.svd(x[pick] - mean, full_matrices=False)
+        pca = vt[: min(dim, vt.shape[0])].T.astype(np.float32)
+        keys = l2n((x - mean) @ pca)
+        scale = np.maximum(np.abs(keys).max(1), 1e-8) / 127.0
+        return {"visual_nb_tmean": mean.astype(np.float32), "visual_nb_tpca": pca,
+                "visual_nb_tkeys": np.round(keys / scale[:, None]).astype(np.int8),
+                "visual_nb_tscale": scale.astype(np.float32)}
+
+    @classmethod
+    def load(cls, params: dict[str, np.ndarray], block: dict) -> "TunedKeys":
+        keys = params["visual_nb_tkeys"].astype(np.float32) * params["visual_nb_tscale"][:, None]
+        return cls(params["visual_nb_tmean"].astype(np.float32), params["visual_nb_tpca"].astype(np.float32),
+                   l2n(keys).astype(np.float32), float(block["blend"]), float(block["words"]))
+
+    def project(self, feats: np.ndarray) -> np.ndarray:
+        """The fine-tuned trunk's features of photos -> their keys in this space."""
+        from shopsearch.encoders.image import TRUNK_DIM
+
+        return l2n((l2n(feats[:, :TRUNK_DIM]) - self.mean) @ self.pca).astype(np.float32)
+
+
 class Neighbours:
     """The training photos' keys (int8, in the visual PCA space), their brand label ids and,
-    where the model has them, their title words."""
+    where the model has them, their title words and their keys in the fine-tuned space."""
 
-    def __init__(self, keys: np.ndarray, labels: np.ndarray, block: dict, words: Words | None = None) -> None:
+    def __init__(self, keys: np.ndarray, labels: np.ndarray, block: dict, words: Words | None = None,
+                 tuned: TunedKeys | None = None) -> None:
         self.keys = keys.astype(np.float32) / 127.0
         self.labels = labels.astype(np.int64)
         self.k, self.tau, self.blend = int(block["k"]), float(block["tau"]), float(block["blend"])
         self.skip = float(block["skip_cosine"])
         self.head = str(block["head"])
         self.words = words
+        self.tuned = tuned
 
-    def nearest(self, keys: np.ndarray, chunk: int = 64) -> tuple[np.ndarray, np.ndarray]:
-        """(N, k) indices of the nearest training photos and their softmax weights.
+    def nearest(self, keys: np.ndarray, chunk: int = 64, table: np.ndarray | None = None
+                ) -> tuple[np.ndarray, np.ndarray]:
+        """(N, k) indices of the nearest training photos and their softmax weights, among
+        `table` (default: the visual space's keys).
         In chunks of rows: a whole catalogue against every key would not fit in memory, and
         chunks of a few MB reuse the allocator's memory. A 500-row chunk (67 MB of
         similarities) took 0.07-0.8 s a call, depending on fresh pages from the kernel;
         64-row chunks take 0.1 ms a photo every time."""
+        table = self.keys if table is None else table
         if len(keys) > chunk:
-            parts = [self.nearest(keys[i : i + chunk], chunk) for i in range(0, len(keys), chunk)]
+            parts = [self.nearest(keys[i : i + chunk], chunk, table) for i in range(0, len(keys), chunk)]
             return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
-        sims = keys @ self.keys.T
+        sims = keys @ table.T
         sims[sims >= self.skip] = -1.0
         k = min(self.k, sims.shape[1])
         top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
@@ -165,7 +225,8 @@ class VisualSpace:
         if nb and nb.get("words"):
             words = Words([str(v) for v in params["visual_nb_vocab"]], params["visual_nb_idf"],
                           params["visual_nb_indptr"], params["visual_nb_words"], int(nb["words"]["top"]))
-        neighbours = Neighbours(params["visual_nb_keys"], params["visual_nb_labels"], nb, words) if nb else None
+        tuned = TunedKeys.load(params, nb["tuned"]) if nb and nb.get("tuned") else None
+        neighbours = Neighbours(params["visual_nb_keys"], params["visual_nb_labels"], nb, words, tuned) if nb else None
         return cls(trunk, params["visual_mean"], params["visual_pca"], block["alpha"], neighbours)
 
     def keys(self, feats: np.ndarray) -> np.ndarray:
@@ -180,25 +241,32 @@ class VisualSpace:
 
         return l2n(np.concatenate([self.keys(feats), self.alpha * hists[:, :HIST_DIM]], axis=1))
 
-    def encode(self, images: Sequence[ImageLike], labels: dict[str, list[str]] | None = None
-               ) -> tuple[np.ndarray, "Evidence"]:
-        """Visual vectors, and with the heads' `labels` what the nearest training photos say."""
+    def encode(self, images: Sequence[ImageLike], labels: dict[str, list[str]] | None = None,
+               tuned_feats: np.ndarray | None = None) -> tuple[np.ndarray, "Evidence"]:
+        """Visual vectors, and with the heads' `labels` what the nearest training photos say
+        (`tuned_feats`: the same photos through the model's fine-tuned trunk, for its second
+        neighbours)."""
         feats, hists = self.trunk.features(images, "avg", "rgb")
-        return self.vectors(feats, hists), self.evidence(feats, labels)
+        return self.vectors(feats, hists), self.evidence(feats, labels, tuned_feats)
 
-    def evidence(self, feats: np.ndarray, labels: dict[str, list[str]] | None) -> "Evidence":
+    def evidence(self, feats: np.ndarray, labels: dict[str, list[str]] | None,
+                 tuned_feats: np.ndarray | None = None) -> "Evidence":
         """The neighbours' votes (head -> (votes, blend), as the heads blend them) and borrowed
-        title words for photos' global trunk features; empty without neighbours or labels."""
+        title words for photos' global trunk features; empty without neighbours or labels.
+        With `tuned_feats` (the fine-tuned trunk's features) and a model that has keys in that
+        space, both sets of neighbours vote (averaged) and lend words."""
         nb = self.neighbours
         if nb is None or not labels:
             return Evidence({}, [])
         top, w = nb.nearest(self.keys(feats))
-        votes = {nb.head: (nb.vote(top, w, len(labels[nb.head])), nb.blend)} if nb.head in labels else {}
-        return Evidence(votes, nb.words.borrow(top, w) if nb.words is not None else [])
-
-    def votes(self, feats: np.ndarray, labels: dict[str, list[str]] | None) -> dict[str, tuple[np.ndarray, float]]:
-        """The neighbours' votes alone (the benches score the heads with them)."""
-        return self.evidence(feats, labels).votes
+        n = len(labels[nb.head]) if nb.head in labels else 0
+        vote, blend, more = (nb.vote(top, w, n) if n else None), nb.blend, []
+        if nb.tuned is not None and tuned_feats is not None:
+            t2, w2 = nb.nearest(nb.tuned.project(tuned_feats), table=nb.tuned.keys)
+            vote = (vote + nb.vote(t2, w2, n)) / 2 if n else None
+            blend, more = nb.tuned.blend, [(t2, w2, nb.tuned.words)]
+        votes = {nb.head: (vote, blend)} if vote is not None else {}
+        return Evidence(votes, nb.words.borrow(top, w, *more) if nb.words is not None else [])
 
 
 @dataclass
@@ -210,11 +278,12 @@ class Evidence:
 
 
 def fit(photos: Sequence[str], settings: Settings, cfg: VisualConfig | None = None, seed: int = 0,
-        brands: Sequence[int] | None = None, titles: Sequence[str] | None = None
-        ) -> tuple[dict[str, np.ndarray], dict]:
+        brands: Sequence[int] | None = None, titles: Sequence[str] | None = None,
+        tuned_feats: np.ndarray | None = None) -> tuple[dict[str, np.ndarray], dict]:
     """Fit the PCA on (up to `fit_photos` of) the training photos: (params, card block).
     `brands`: each photo's label id in the brand head (-1: none), for the brand neighbours;
-    `titles`: each photo's product title, for the borrowed words."""
+    `titles`: each photo's product title, for the borrowed words; `tuned_feats`: each
+    photo's features from the model's fine-tuned trunk, for the second neighbours."""
     from shopsearch.encoders.features import cached_features
     from shopsearch.encoders.image import TRUNK_DIM, Trunk
 
@@ -245,6 +314,10 @@ def fit(photos: Sequence[str], settings: Settings, cfg: VisualConfig | None = No
             words, wparams = Words.build(titles, cfg.words_top)
             params.update(wparams)
             block["neighbours"]["words"] = {"vocab": len(words.vocab), "top": cfg.words_top}
+        if tuned_feats is not None and cfg.tuned_pca > 0:
+            params.update(TunedKeys.fit(np.asarray(tuned_feats), pick, cfg.tuned_pca))
+            block["neighbours"]["tuned"] = {"pca": int(params["visual_nb_tpca"].shape[1]), "blend": cfg.tuned_blend,
+                                            "words": cfg.tuned_words}
     return params, block
 
 
@@ -271,6 +344,8 @@ def add_to_model(model_dir: Path, catalogue: Path, images: Path, exclude: str | 
     """Fit the visual space on a trained model's training products (validation and the
     excluded rows left out, as `train` does) and write it into the model folder."""
     from shopsearch.encoders.addon import training_products, write_part
+    from shopsearch.encoders.features import cached_features
+    from shopsearch.encoders.image import ImageTower
 
     s = settings or get_settings()
     model_dir = Path(model_dir)
@@ -287,7 +362,11 @@ def add_to_model(model_dir: Path, catalogue: Path, images: Path, exclude: str | 
     # brands as train labels them: from every loaded product (validation too), then per kept photo
     brands = (brand_ids(products, labels, int(hp.get("min_brand_products", 10)))[list(first.values())]
               if labels else None)
-    params, block = fit(keep, s, cfg, int(hp.get("seed", 0)), brands, [products[i].title for i in first.values()])
+    tower = ImageTower.load(model_dir, s)  # its fine-tuned trunk, for the second neighbours' keys
+    tuned, _ = cached_features(keep, tower.trunk, Path(s.cache) / "features", None, "fine-tuned keys",
+                               tower.heads.pooling, tower.heads.histogram)
+    params, block = fit(keep, s, cfg, int(hp.get("seed", 0)), brands, [products[i].title for i in first.values()],
+                        tuned)
     base = card["id"].rsplit("-v", 1)[0] if card.get("visual") else card["id"]
     card["visual"] = block | {"built_by": "shopsearch.encoders.visual.add_to_model", "excluded": exclude}
     card["visual_alpha"] = block["alpha"]
