@@ -83,7 +83,7 @@ class Settings(BaseSettings):
     # or brand; a product must match all of them, so doubts multiply. Borrowed words:
     # the nearest training photos' titles (visual.Words). The best of a grid on the
     # validation slice's titles as queries plus dev-x, not on KAGL (`bench/photo_text.py`).
-    photo_text_temperature: float = 0.06
+    photo_text_temperature: float = 0.08
     photo_attribute_floor: float = 0.001
     photo_attribute_boost: float = 1.0
     photo_words: float = 0.3
