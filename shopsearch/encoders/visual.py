@@ -23,6 +23,7 @@ import hashlib
 import json
 import logging
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Sequence
 
@@ -113,16 +114,22 @@ class Words:
         return out
 
 
-@dataclass(frozen=True)
 class TunedKeys:
     """The same training photos as keys in the fine-tuned trunk's own space: its global
-    features, PCA'd, stored int8 with a scale per row."""
+    features, PCA'd, stored int8 with a scale per row. Only ingest looks them up, so the
+    float keys (34 MB for 33,436 photos) are made on first use, not in every searching
+    process."""
 
-    mean: np.ndarray
-    pca: np.ndarray
-    keys: np.ndarray  # float32, unit rows
-    blend: float
-    words: float
+    def __init__(self, mean: np.ndarray, pca: np.ndarray, codes: np.ndarray, scale: np.ndarray,
+                 blend: float, words: float) -> None:
+        self.mean, self.pca = mean.astype(np.float32), pca.astype(np.float32)
+        self.codes, self.scale = codes, scale.astype(np.float32)
+        self.blend, self.words = float(blend), float(words)
+
+    @cached_property
+    def keys(self) -> np.ndarray:
+        """float32 unit rows, one a training photo."""
+        return l2n(self.codes.astype(np.float32) * self.scale[:, None]).astype(np.float32)
 
     @classmethod
     def fit(cls, feats: np.ndarray, pick: np.ndarray, dim: int) -> dict[str, np.ndarray]:
@@ -141,9 +148,8 @@ class TunedKeys:
 
     @classmethod
     def load(cls, params: dict[str, np.ndarray], block: dict) -> "TunedKeys":
-        keys = params["visual_nb_tkeys"].astype(np.float32) * params["visual_nb_tscale"][:, None]
-        return cls(params["visual_nb_tmean"].astype(np.float32), params["visual_nb_tpca"].astype(np.float32),
-                   l2n(keys).astype(np.float32), float(block["blend"]), float(block["words"]))
+        return cls(params["visual_nb_tmean"], params["visual_nb_tpca"], params["visual_nb_tkeys"],
+                   params["visual_nb_tscale"], block["blend"], block["words"])
 
     def project(self, feats: np.ndarray) -> np.ndarray:
         """The fine-tuned trunk's features of photos -> their keys in this space."""
