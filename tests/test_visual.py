@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from shopsearch.encoders.base import l2n
-from shopsearch.encoders.visual import Neighbours, TunedKeys, VisualConfig, Words
+from shopsearch.encoders.visual import Neighbours, TunedKeys, VisualConfig, Words, mean_votes
 from shopsearch.index.lexical import tokenize
 
 
@@ -108,3 +108,11 @@ def test_tuned_keys_keep_their_neighbours_through_int8():
     assert (np.sum(tk.keys * exact, 1) > 0.999).all()
     q = tk.project(feats[:20] + 0.05 * rng.normal(size=(20, 1280)).astype(np.float32))
     assert ((q @ tk.keys.T).argmax(1) == np.arange(20)).all()
+
+
+def test_votes_are_averaged_over_the_sets_that_vote():
+    a = np.array([[1.0, 0.0], [0.0, 0.0], [0.5, 0.5]], np.float32)
+    b = np.array([[0.0, 1.0], [0.2, 0.8], [0.0, 0.0]], np.float32)
+    m = mean_votes(a, b)
+    np.testing.assert_allclose(m, [[0.5, 0.5], [0.2, 0.8], [0.5, 0.5]])
+    assert np.allclose(mean_votes(a * 0, b * 0), 0)  # nobody voted: no vote

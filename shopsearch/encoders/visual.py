@@ -269,10 +269,17 @@ class VisualSpace:
         vote, blend, more = (nb.vote(top, w, n) if n else None), nb.blend, []
         if nb.tuned is not None and tuned_feats is not None:
             t2, w2 = nb.nearest(nb.tuned.project(tuned_feats), table=nb.tuned.keys)
-            vote = (vote + nb.vote(t2, w2, n)) / 2 if n else None
+            vote = mean_votes(vote, nb.vote(t2, w2, n)) if n else None
             blend, more = nb.tuned.blend, [(t2, w2, nb.tuned.words)]
         votes = {nb.head: (vote, blend)} if vote is not None else {}
         return Evidence(votes, nb.words.borrow(top, w, *more) if nb.words is not None else [])
+
+
+def mean_votes(*votes: np.ndarray) -> np.ndarray:
+    """The average of several sets' vote distributions, per photo over the sets that have a
+    vote at all: a set whose neighbours carry no brand must not halve the other's."""
+    has = sum((v.sum(1, keepdims=True) > 0).astype(np.float32) for v in votes)
+    return (sum(votes) / np.maximum(has, 1.0)).astype(np.float32)
 
 
 @dataclass
