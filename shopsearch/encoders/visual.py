@@ -131,8 +131,8 @@ class TunedKeys:
         """float32 unit rows, one a training photo."""
         return l2n(self.codes.astype(np.float32) * self.scale[:, None]).astype(np.float32)
 
-    @classmethod
-    def fit(cls, feats: np.ndarray, pick: np.ndarray, dim: int) -> dict[str, np.ndarray]:
+    @staticmethod
+    def fit(feats: np.ndarray, pick: np.ndarray, dim: int) -> dict[str, np.ndarray]:
         """The params to store, from the training photos' fine-tuned features (PCA fitted on `pick`)."""
         from shopsearch.encoders.image import TRUNK_DIM
 
