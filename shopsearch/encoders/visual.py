@@ -70,6 +70,20 @@ class VisualConfig:
     tuned_words: float = 0.5
 
 
+def _fit_pca(x: np.ndarray, dim: int) -> tuple[np.ndarray, np.ndarray]:
+    """Unit rows -> their mean and top `dim` principal axes (features x dim), float32."""
+    mean = x.mean(0)
+    _, _, vt = np.linalg.svd(x - mean, full_matrices=False)
+    return mean.astype(np.float32), vt[: min(dim, vt.shape[0])].T.astype(np.float32)
+
+
+def _project(feats: np.ndarray, mean: np.ndarray, pca: np.ndarray) -> np.ndarray:
+    """A trunk's global features -> unit rows in a fitted PCA space."""
+    from shopsearch.encoders.image import TRUNK_DIM
+
+    return l2n((l2n(feats[:, :TRUNK_DIM]) - mean) @ pca).astype(np.float32)
+
+
 @dataclass(frozen=True)
 class Words:
     """The training photos' title words: a vocabulary with its idf, and each key's word ids (CSR)."""
@@ -136,13 +150,10 @@ class TunedKeys:
         """The params to store, from the training photos' fine-tuned features (PCA fitted on `pick`)."""
         from shopsearch.encoders.image import TRUNK_DIM
 
-        x = l2n(feats[:, :TRUNK_DIM])
-        mean = x[pick].mean(0)
-        _, _, vt = np.linalg.svd(x[pick] - mean, full_matrices=False)
-        pca = vt[: min(dim, vt.shape[0])].T.astype(np.float32)
-        keys = l2n((x - mean) @ pca)
+        mean, pca = _fit_pca(l2n(feats[pick][:, :TRUNK_DIM]), dim)
+        keys = _project(feats, mean, pca)
         scale = np.maximum(np.abs(keys).max(1), 1e-8) / 127.0
-        return {"visual_nb_tmean": mean.astype(np.float32), "visual_nb_tpca": pca,
+        return {"visual_nb_tmean": mean, "visual_nb_tpca": pca,
                 "visual_nb_tkeys": np.round(keys / scale[:, None]).astype(np.int8),
                 "visual_nb_tscale": scale.astype(np.float32)}
 
@@ -153,9 +164,7 @@ class TunedKeys:
 
     def project(self, feats: np.ndarray) -> np.ndarray:
         """The fine-tuned trunk's features of photos -> their keys in this space."""
-        from shopsearch.encoders.image import TRUNK_DIM
-
-        return l2n((l2n(feats[:, :TRUNK_DIM]) - self.mean) @ self.pca).astype(np.float32)
+        return _project(feats, self.mean, self.pca)
 
 
 class Neighbours:
@@ -164,13 +173,18 @@ class Neighbours:
 
     def __init__(self, keys: np.ndarray, labels: np.ndarray, block: dict, words: Words | None = None,
                  tuned: TunedKeys | None = None) -> None:
-        self.keys = keys.astype(np.float32) / 127.0
+        self.codes = keys
         self.labels = labels.astype(np.int64)
         self.k, self.tau, self.blend = int(block["k"]), float(block["tau"]), float(block["blend"])
         self.skip = float(block["skip_cosine"])
         self.head = str(block["head"])
         self.words = words
         self.tuned = tuned
+
+    @cached_property
+    def keys(self) -> np.ndarray:
+        """float32, made on first use: as with the second neighbours' keys, only ingest looks them up."""
+        return self.codes.astype(np.float32) / 127.0
 
     def nearest(self, keys: np.ndarray, chunk: int = 64, table: np.ndarray | None = None
                 ) -> tuple[np.ndarray, np.ndarray]:
@@ -237,9 +251,7 @@ class VisualSpace:
 
     def keys(self, feats: np.ndarray) -> np.ndarray:
         """Global trunk features -> the PCA part alone (the neighbours' lookup key)."""
-        from shopsearch.encoders.image import TRUNK_DIM
-
-        return l2n((l2n(feats[:, :TRUNK_DIM]) - self.mean) @ self.pca)
+        return _project(feats, self.mean, self.pca)
 
     def vectors(self, feats: np.ndarray, hists: np.ndarray) -> np.ndarray:
         """Global trunk features (N x 1280) and RGB histograms (N x 125) -> visual vectors."""
@@ -310,15 +322,12 @@ def fit(photos: Sequence[str], settings: Settings, cfg: VisualConfig | None = No
     use_nb = (brands is not None or (titles is not None and cfg.words_top > 0)) and cfg.neighbours_k > 0
     feats, _ = cached_features(photos if use_nb else [photos[i] for i in pick], trunk,
                                Path(settings.cache) / "features", None, "visual space", "avg", "rgb")
-    x = l2n((feats[pick] if use_nb else feats)[:, :TRUNK_DIM])
-    mean = x.mean(0)
-    _, _, vt = np.linalg.svd(x - mean, full_matrices=False)
-    dim = min(cfg.pca, vt.shape[0])
-    params = {"visual_mean": mean.astype(np.float32), "visual_pca": vt[:dim].T.astype(np.float32)}
-    block = {"trunk": KIND, "input_size": [cfg.width, cfg.height], "pca": dim, "alpha": cfg.alpha,
+    mean, pca = _fit_pca(l2n((feats[pick] if use_nb else feats)[:, :TRUNK_DIM]), cfg.pca)
+    params = {"visual_mean": mean, "visual_pca": pca}
+    block = {"trunk": KIND, "input_size": [cfg.width, cfg.height], "pca": int(pca.shape[1]), "alpha": cfg.alpha,
              "fit_photos": len(pick)}
     if use_nb:
-        keys = l2n((l2n(feats[:, :TRUNK_DIM]) - mean) @ params["visual_pca"])
+        keys = _project(feats, mean, pca)
         params["visual_nb_keys"] = np.round(keys * 127).astype(np.int8)
         params["visual_nb_labels"] = np.asarray(brands if brands is not None else np.full(len(photos), -1), np.int16)
         block["neighbours"] = {"head": "brand", "k": cfg.neighbours_k, "tau": cfg.neighbours_tau,
