@@ -77,13 +77,27 @@ class Engine:
         """Load models and the index snapshot before the first request."""
         self.encoder.encode_text(["warm up"])
         self.index.ids()
-        _ = self.vocab
+        _ = self.matcher
 
     # -- queries -------------------------------------------------------------------
     def parse(self, text: str):
         from shopsearch.query.parser import parse
 
-        return parse(text, self.vocab)
+        return parse(text, self.vocab, self.matcher, self.settings.concept_strong)
+
+    @property
+    def matcher(self):
+        """The text model's fallback for words nothing else maps (built once per vocabulary)."""
+        vocab = self.vocab
+        if getattr(self, "_matcher_for", None) is not vocab:
+            from shopsearch.query.concepts import EmbeddingMatcher
+
+            lex = vocab.lexicon
+            families = {k: tuple(e["colour"]) for k, e in lex.entries.items() if "colour" in e and k in lex.value_keys}
+            self._matcher = (EmbeddingMatcher(vocab.concepts, self.encoder.encode_text, families)
+                             if self.settings.concept_embedding and vocab.concepts else None)
+            self._matcher_for = vocab
+        return self._matcher
 
     def embed_images(self, images: Sequence[ImageLike]) -> tuple[np.ndarray, np.ndarray]:
         a, v = self.encoder.encode_image_both(list(images))
@@ -130,6 +144,8 @@ class Engine:
         image_only = q.image_only()
         if intent is None:
             intent = self.parse(q.text) if (q.text and q.understand) else None
+        if intent is not None and getattr(intent, "expansions", None) and not self._facet_like("type"):
+            intent.expansions = []  # free-form categories (ESCI): their words would only add noise
         text = self._retrieval_text(q.text, intent) if (intent and q.text) else q.text
 
         filters = q.filters.model_copy(deep=True)
@@ -182,6 +198,12 @@ class Engine:
                 channels["photo_text"] = ix.dense(a, "text", K, mask)
                 vecs["photo_text"] = (a, "text")
         channels = {k: c for k, c in channels.items() if w.get(k, 1.0) > 0}
+        sure = self._sure_mask(intent, image_only, bool(q.images) or image_vectors is not None)
+        if sure is not None and channels and "text" in vecs:
+            # every product of the sure type (colour, gender) can be reached, not only those
+            # another retriever happened to bring: candidates with no weight of their own
+            channels["intent"] = ix.dense(vecs["text"][0], "text", K, sure if mask is None else sure & mask)
+            w["intent"] = 0.0
 
         if channels:
             pos0 = np.unique(np.concatenate([c.pos for c in channels.values()])) if channels else np.zeros(0, np.int64)
@@ -202,8 +224,9 @@ class Engine:
             score = np.zeros(len(pos))
             parts = {}
 
-        if pool_only:  # the candidate set, for facet counts
-            return pos
+        matched, by_intent = self._matched(q, intent, pos, parts, image_only)
+        if pool_only:  # the matching candidates, for facet counts
+            return pos if matched is None else pos[matched]
         if intent is not None and len(pos):
             if image_only and not intent.brands:
                 intent.brands = self._brands(q.text)
@@ -246,22 +269,65 @@ class Engine:
                 profile = None
         if profile is None:
             order = self._sort(q.sort, pos, score)
+        if matched is not None and by_intent:  # what matches every sure attribute first, the rest after
+            order = order[np.argsort(~matched[order], kind="stable")]
         pos, score = pos[order], score[order]
         parts = {k: v[order] for k, v in parts.items()}
-        total = len(pos)
-        facets = self._facets(pos) if q.facets else {}
+        if matched is not None:
+            matched = matched[order]
+        total = len(pos) if matched is None else int(matched.sum())
+        facets = (self._facets(pos if matched is None else pos[matched]) if q.facets else {})
         start = (q.page - 1) * q.page_size
-        page = range(start, min(start + q.page_size, total))
+        page = range(start, min(start + q.page_size, len(pos)))
         hits = []
         for i in page:
             hits.append(self._hit(int(pos[i]), float(score[i]),
                                   {k: round(float(v[i]), 6) for k, v in parts.items() if v[i] != 0}))
         return SearchResult(
-            hits=hits, total=total, page=q.page, page_size=q.page_size, facets=facets,
+            hits=hits, total=total, related=len(pos) - total, page=q.page, page_size=q.page_size, facets=facets,
             intent=intent.to_dict() if intent is not None else None,
             profile=profile.to_dict() if profile is not None else None,
             took_ms=round((time.perf_counter() - t0) * 1000, 2),
         )
+
+    def _sure_mask(self, intent, image_only: bool, photo: bool) -> np.ndarray | None:
+        """Products with every attribute the text names for sure (type first; colour and
+        gender where some remain), over the whole index; None without a sure type."""
+        if intent is None or not intent.types or image_only or photo or not self._facet_like("type"):
+            return None
+        m = np.isin(self.index.column("type"), intent.types)
+        for name, wanted in (("colour", intent.colours), ("gender", intent.genders)):
+            if wanted and self._facet_like(name):
+                narrower = m & np.isin(self.index.column(name), wanted)
+                if narrower.any():
+                    m = narrower
+        return m if m.any() else None
+
+    def _matched(self, q: Query, intent, pos: np.ndarray, parts: dict[str, np.ndarray],
+                 image_only: bool) -> tuple[np.ndarray | None, bool]:
+        """Which candidates match the query, for the total and the facets (the rest of the
+        pool stays reachable after them as "also related"). With a sure type: the products
+        of that type, narrowed by the sure colour and gender where any remain. Otherwise
+        a relevance cut per retriever: text similarity or BM25 near the best (settings
+        count_*). (None, False) keeps the whole pool: photo queries, browsing."""
+        s = self.settings
+        if not len(pos) or image_only or q.images or not q.text:
+            return None, False
+        if intent is not None and intent.types and self._facet_like("type"):
+            m = np.isin(self.index.column("type")[pos], intent.types)
+            for name, wanted in (("colour", intent.colours), ("gender", intent.genders)):
+                if wanted and self._facet_like(name):
+                    narrower = m & np.isin(self.index.column(name)[pos], wanted)
+                    if narrower.any():
+                        m = narrower
+            if m.any():
+                return m, True
+        m = np.zeros(len(pos), bool)
+        if "text_sim" in parts:
+            m |= parts["text_sim"] >= s.count_text_sim
+        if "bm25_score" in parts and parts["bm25_score"].max() > 0:
+            m |= parts["bm25_score"] >= s.count_bm25_share * parts["bm25_score"].max()
+        return (m, False) if m.any() else (None, False)
 
     def similar(self, product_id: str, page_size: int = 20, page: int = 1) -> SearchResult:
         """More like this: the product's own photo (visual vector) and caption vector."""
@@ -315,7 +381,10 @@ class Engine:
         named = [("type", intent.types), ("colour", intent.colours), ("gender", intent.genders)]
         if image_only:  # a brand only the photo can tell (the brand head)
             named.append(("brand", intent.brands))
-        named = [(n, set(v)) for n, v in named if v]
+        named = [(n, dict.fromkeys(v, 1.0)) for n, v in named if v]
+        weak = getattr(intent, "weak", None) or {}
+        named += [(n, dict(vals)) for n, vals in weak.items() if vals and n in ("type", "colour", "gender")
+                  and n not in {m for m, _ in named}]  # a weak mapping boosts in proportion to its confidence
         boost = None
         if named and weight > 0:
             hit = np.zeros(len(pos))
@@ -332,7 +401,7 @@ class Engine:
                     hit += share * np.fromiter((self._predicted_p(int(p), name, wanted) for p in pos), float, len(pos))
                 else:  # the product's own attribute; its photo's evidence where the text has none
                     col = self._col(name, image_only)[pos]
-                    own = np.isin(col, list(wanted)).astype(float)
+                    own = np.fromiter((wanted.get(c, 0.0) for c in col), float, len(pos))
                     blank = np.flatnonzero(~col.astype(bool))  # no own label ("" or None): the photo's evidence
                     own[blank] = [self._predicted_p(int(pos[i]), name, wanted) for i in blank]
                     hit += share * own
@@ -400,8 +469,13 @@ class Engine:
         the query as typed with typos fixed: negated words stay, because products
         say "without straw" too (ESCI recall fell 0.92 -> 0.88 when they were cut);
         negations act as penalties instead."""
-        if intent.language != "en" or not intent.corrections:
-            return intent.normalized if intent.language != "en" else text
+        if intent.language != "en":
+            return intent.normalized
+        extra = [e for e in (getattr(intent, "expansions", None) or []) if e not in text.lower()]
+        if extra:  # the catalogue's words for words it never uses ("parka" -> jackets)
+            text = f"{text} {' '.join(extra)}"
+        if not intent.corrections:
+            return text
         import re
 
         fixed = text
@@ -428,9 +502,12 @@ class Engine:
         got = borrowed_words(terms, (self.index.predicted(int(x)).get("words", {}) for x in pos), self.settings)
         return got if got.any() else None
 
-    def _predicted_p(self, pos: int, name: str, wanted: set[str]) -> float:
-        """Probability, by the image tower's attribute head, that the photo shows a wanted value."""
+    def _predicted_p(self, pos: int, name: str, wanted) -> float:
+        """Probability, by the image tower's attribute head, that the photo shows a wanted value
+        (`wanted`: values, or value -> confidence of the mapping that asked for it)."""
         probs = self.index.predicted(pos).get("p", {}).get(name, {})
+        if isinstance(wanted, dict):
+            return float(sum(probs.get(w, 0.0) * c for w, c in wanted.items()))
         return float(sum(probs.get(w, 0.0) for w in wanted))
 
     def _facet_like(self, name: str) -> float:

@@ -139,7 +139,8 @@ class Hit(BaseModel):
 
 class SearchResult(BaseModel):
     hits: list[Hit]
-    total: int
+    total: int  # products that match the query (see Engine._matched)
+    related: int = 0  # more candidates after them, reachable by paging ("also related")
     page: int
     page_size: int
     facets: dict[str, dict[str, int]] = Field(default_factory=dict)

@@ -76,6 +76,17 @@ class Settings(BaseSettings):
     # (fashion types: 0.01; free-form Amazon categories: 0.17, where boosts hurt).
     facet_like_ratio: float = 0.05
     negative_penalty: float = 1.0
+    # Words the catalogue never uses (query/concepts.py): a mapping at least this sure acts
+    # like a catalogue word (boost, and a filter in strict mode); below it, a boost scaled
+    # by its confidence, never a filter. The text model maps words nothing else knows.
+    concept_strong: float = 0.75
+    concept_embedding: bool = True
+    # Totals and facets count the products that match (Engine._matched): with a sure type,
+    # those of it; otherwise candidates whose text similarity reaches count_text_sim or
+    # whose BM25 score reaches count_bm25_share of the best (bench/counts.py chose them
+    # on the dev-t queries).
+    count_text_sim: float = 0.5
+    count_bm25_share: float = 0.5
     # Photo-only matching of words ("fields": ["image"]) scores each photo log-linearly:
     #   cosine(words, photo) + T x (boost x sum over named attributes of log(1 + p / floor)
     #                               + words x the borrowed title words the query has)

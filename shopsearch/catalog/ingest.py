@@ -249,7 +249,7 @@ def ingest(
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
         report.seconds = time.perf_counter() - t0
-    refresh_vocabulary(index)
+    refresh_vocabulary(index, encoder.encode_text)
     return report
 
 
@@ -270,8 +270,10 @@ def _worker_encode(batch: list) -> tuple[list[Record], list[RowError]]:
     return _encode_batch(_WORKER_ENCODER, batch, errs), errs
 
 
-def refresh_vocabulary(index: Index) -> None:
-    """Rebuild the query vocabulary (types, colours, genders, words) from what is indexed."""
+def refresh_vocabulary(index: Index, encode=None) -> None:
+    """Rebuild the query vocabulary (types, colours, genders, words) from what is indexed,
+    with its concept map (unknown shopper words -> catalogue values; query/concepts.py).
+    `encode` is a text encoder (texts -> unit vectors); the bundled one is loaded if none."""
     try:
         from shopsearch.query.vocab import Vocabulary
     except ImportError:  # pragma: no cover
@@ -286,7 +288,19 @@ def refresh_vocabulary(index: Index) -> None:
         genders=[g for g in index.column("gender") if g],
         usages=[u for u in index.column("usage") if u], texts=titles,
     )
+    vocab.with_concepts(_concepts(index, vocab, titles, encode))
     index.set_meta("vocab", vocab.to_dict())
+
+
+def _concepts(index: Index, vocab, titles: list[str], encode) -> dict:
+    from shopsearch.query.concepts import build_concepts
+    from shopsearch.query.wordnet import WordNet
+
+    if encode is None:
+        from shopsearch.encoders.text import MiniLMText
+
+        encode = MiniLMText(get_settings()).encode
+    return build_concepts(vocab, titles, [str(t) for t in index.column("type")], encode, WordNet.open())
 
 
 def delete(index: Index, ids: list[str]) -> int:
@@ -311,5 +325,5 @@ def upsert_products(index: Index, encoder, products: list[Product], settings: Se
         batch.append((n, p, [p.image] if p.image else [], content_hash(p, [p.image] if p.image else [], encoder.id)))
     if batch:
         index.upsert(_encode_batch(encoder, batch, errors))
-        refresh_vocabulary(index)
+        refresh_vocabulary(index, encoder.encode_text)
     return errors

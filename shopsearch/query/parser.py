@@ -15,8 +15,10 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
 from shopsearch.query import tables as T
-from shopsearch.query.vocab import (BOUNDARY, CJK, Lexicon, Vocabulary, prep, segment_zh, zh_fmm,
+from shopsearch.query.concepts import EmbeddingMatcher, Mapping
+from shopsearch.query.vocab import (BOUNDARY, CJK, Lexicon, Vocabulary, key_of, prep, segment_zh, zh_fmm,
                                     zh_latin_replace, zh_table)
+from shopsearch.query.wordnet import english_words
 
 log = logging.getLogger(__name__)
 
@@ -41,13 +43,19 @@ class Intent:
     negated_terms: list[str] = field(default_factory=list)  # other negated words, English
     corrections: dict[str, str] = field(default_factory=dict)  # typo -> fix
     language: str = "en"
+    # mappings below the confidence gate: kind -> value -> confidence; they boost, never filter
+    weak: dict[str, dict[str, float]] = field(default_factory=dict)
+    # every word mapped onto a catalogue value by a synonym, WordNet, the titles or the text
+    # model: what it became, how sure, and why (for the why panel)
+    mappings: list[dict[str, Any]] = field(default_factory=list)
+    expansions: list[str] = field(default_factory=list)  # catalogue words for the lexical retriever
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     def is_empty(self) -> bool:
         """True when nothing structured was understood (nothing to boost or filter on)."""
-        return not (self.types or self.colours or self.genders or self.usages or self.negated_types
+        return not (self.types or self.colours or self.genders or self.usages or self.weak or self.negated_types
                     or self.negated_colours or self.negated_usages or self.negated_terms
                     or self.price_min is not None or self.price_max is not None)
 
@@ -180,8 +188,10 @@ def _emit(out: list[tuple[str, bool]], zh_keys: list[str]) -> None:
 
 
 # --- parsing ---------------------------------------------------------------------------------
-def parse(text: str, vocab: Vocabulary) -> Intent:
-    """Parse one query against a catalogue vocabulary."""
+def parse(text: str, vocab: Vocabulary, matcher: "EmbeddingMatcher | None" = None, strong: float = 0.75) -> Intent:
+    """Parse one query against a catalogue vocabulary. `matcher` maps words no table,
+    title or WordNet entry knows by the text model; a mapping below `strong` confidence
+    goes to `intent.weak` (a boost in proportion, never a filter)."""
     raw = text or ""
     s = prep(raw)
     intent = Intent(text=raw, language="zh" if CJK.search(s) else "en")
@@ -189,9 +199,10 @@ def parse(text: str, vocab: Vocabulary) -> Intent:
     toks = _tokens(s)
     lex = vocab.lexicon
 
-    # typo correction of unknown English words
+    # typo correction of unknown English words (a real English word is never a typo)
+    english = english_words()
     for i, (tok, zh) in enumerate(toks):
-        if not zh and len(tok) >= 4 and tok.isalpha():
+        if not zh and len(tok) >= 4 and tok.isalpha() and tok not in english:
             fix = vocab.correct(tok)
             if fix:
                 intent.corrections[tok] = fix
@@ -201,6 +212,7 @@ def parse(text: str, vocab: Vocabulary) -> Intent:
     from_zh = [z for _, z in toks]
     n = len(words)
     rendered: list[str] = []
+    unknown: list[str] = []  # content words no source knows (for the text model)
     pending = False  # a negation marker is waiting for its object
 
     def match(i: int) -> tuple[int, str] | None:
@@ -230,7 +242,7 @@ def parse(text: str, vocab: Vocabulary) -> Intent:
             j, key = hit
             negate = pending
             pending = False
-            _apply(intent, lex, key, " ".join(words[i:j]), negate, all(from_zh[i:j]), rendered, vocab)
+            _apply(intent, lex, key, " ".join(words[i:j]), negate, all(from_zh[i:j]), rendered, vocab, strong)
             i = j
             if negate:
                 pending = _continues(words, i, match, set(lex.entries[key]), lex)
@@ -247,10 +259,37 @@ def parse(text: str, vocab: Vocabulary) -> Intent:
             continue
         if w not in T.OR_WORDS and w not in ("&",):
             rendered.append(w)
+            if _unknown(w, lex, vocab, from_zh[i]):
+                unknown.append(w)
         i += 1
 
+    if matcher is not None and unknown:
+        for m in matcher.match(unknown):
+            _apply_mapping(intent, m, strong)
     _finish(intent, rendered)
     return intent
+
+
+def _unknown(w: str, lex: Lexicon, vocab: Vocabulary, zh: bool) -> bool:
+    """A content word neither the lexicon nor any title uses: the text model's to map."""
+    return (not zh and w.isalpha() and len(w) >= 3 and w not in lex.tokens and w not in T.STOPWORDS_EN
+            and w not in T.COMMON_WORDS and vocab.words.get(w, 0) == 0)
+
+
+def _apply_mapping(intent: Intent, m: "Mapping", strong: float) -> None:
+    """A mapped word's values join the intent: as attributes when sure, as weak boosts otherwise."""
+    target = {"type": intent.types, "colour": intent.colours, "gender": intent.genders, "usage": intent.usages}
+    if m.confidence >= strong:
+        target[m.kind] += list(m.values)
+        if m.kind == "colour":
+            intent.colour_words.append(m.surface)
+    else:
+        slot = intent.weak.setdefault(m.kind, {})
+        for v in m.values:
+            slot[v] = max(slot.get(v, 0.0), m.confidence)
+    intent.mappings.append(dict(m.to_dict(), gate="attribute" if m.confidence >= strong else "weak boost"))
+    if m.kind in ("type", "colour"):
+        intent.expansions += [key_of(v) for v in m.values[:2]]
 
 
 def _continues(words: list[str], i: int, match: Callable[[int], tuple[int, str] | None], kinds: set[str],
@@ -270,8 +309,18 @@ def _continues(words: list[str], i: int, match: Callable[[int], tuple[int, str] 
 
 
 def _apply(intent: Intent, lex: Lexicon, key: str, surface: str, negate: bool, zh: bool, rendered: list[str],
-           vocab: Vocabulary) -> None:
+           vocab: Vocabulary, strong: float = 0.75) -> None:
     e = lex.entries[key]
+    if not negate and key in lex.mapped:  # a word from the concept map: gated by its confidence
+        for kind, values in e.items():
+            conf, source, via = lex.mapped[key].get(kind, (1.0, "table", ""))
+            _apply_mapping(intent, Mapping(surface, kind, tuple(values), conf, source, via), strong)
+        rendered.append(surface)
+        return
+    if not negate and not zh and key not in lex.value_keys:  # a curated synonym: say so
+        for kind, values in e.items():
+            intent.mappings.append({"word": surface, "kind": kind, "values": list(values), "confidence": 1.0,
+                                    "source": "table", "via": "curated synonym", "gate": "attribute"})
     for kind, values in e.items():
         if negate:
             if kind == "type":
@@ -323,5 +372,11 @@ def _finish(intent: Intent, rendered: list[str]) -> None:
     intent.colours = [c for c in _dedupe(intent.colours) if c not in intent.negated_colours]
     intent.usages = [u for u in _dedupe(intent.usages) if u not in intent.negated_usages]
     intent.genders = _dedupe(intent.genders)
+    intent.expansions = _dedupe(intent.expansions)
+    for kind, have in (("type", intent.types), ("colour", intent.colours), ("gender", intent.genders)):
+        if kind in intent.weak:  # a sure mapping of the same kind makes the weak one moot
+            intent.weak[kind] = {v: c for v, c in intent.weak[kind].items() if v not in have}
+            if have or not intent.weak[kind]:
+                intent.weak.pop(kind)
     intent.colour_words = _dedupe(intent.colour_words)
     intent.normalized = " ".join(" ".join(rendered).split())

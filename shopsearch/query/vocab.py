@@ -226,6 +226,13 @@ class Lexicon:
     tokens: set[str]  # every word that occurs in a phrase
     weights: dict[str, int]  # phrase -> number of products it covers
     max_len: int
+    # phrases from the concept map (concepts.py): kind -> (confidence, source, why); table
+    # and catalogue phrases are not listed here (confidence 1.0)
+    mapped: dict[str, dict[str, tuple[float, str, str]]] = field(default_factory=dict)
+
+    def confidence(self, phrase: str, kind: str) -> float:
+        m = self.mapped.get(phrase, {}).get(kind)
+        return m[0] if m else 1.0
 
     def known(self, word: str) -> bool:
         return word in self.tokens
@@ -335,6 +342,19 @@ def _build_lexicon(v: "Vocabulary") -> Lexicon:
                 continue
             add(var, "type", [val], 2)
 
+    # words the catalogue never uses, from WordNet and the titles (concepts.py), last
+    mapped: dict[str, dict[str, tuple[float, str, str]]] = {}
+    for term, kinds in ((v.concepts or {}).get("terms") or {}).items():
+        for kind, (values, conf, source, via) in kinds.items():
+            if kind not in KINDS:
+                continue
+            for var in (variants(term) if kind == "type" else [term]):
+                slot = tmp.get(var, {})
+                if slot and (var != term or kind in slot):
+                    continue  # a catalogue or table phrase: it wins
+                add(var, kind, values, 3)
+                mapped.setdefault(var, {})[kind] = (float(conf), str(source), str(via))
+
     entries = {p: {k: tuple(s[k][1]) for k in KINDS if k in s} for p, s in tmp.items()}
     counts = {"type": v.types, "colour": v.colours, "gender": v.genders, "usage": v.usages}
     weights = {p: max(sum(counts[k].get(x, 0) for x in xs) for k, xs in e.items()) for p, e in entries.items()}
@@ -342,7 +362,7 @@ def _build_lexicon(v: "Vocabulary") -> Lexicon:
     tokens |= T.STOPWORDS_EN | T.NEGATION_EN | T.OR_WORDS | T.AND_WORDS | set(T.NUMBER_WORDS) | T.COMMON_WORDS
     tokens |= {t for en in T.ZH_TO_EN.values() for t in en.split()}
     max_len = max((len(p.split()) for p in entries), default=1)
-    return Lexicon(entries, canon, value_keys, tokens, weights, max_len)
+    return Lexicon(entries, canon, value_keys, tokens, weights, max_len, mapped)
 
 
 # --- the vocabulary -----------------------------------------------------------------------
@@ -357,6 +377,7 @@ class Vocabulary:
     usages: dict[str, int] = field(default_factory=dict)
     words: dict[str, int] = field(default_factory=dict)
     phrases: list[tuple[str, int]] = field(default_factory=list)
+    concepts: dict[str, Any] = field(default_factory=dict)  # concepts.build_concepts: unknown words -> values
 
     VERSION: ClassVar[int] = 1
     MAX_WORDS: ClassVar[int] = 200_000
@@ -413,7 +434,7 @@ class Vocabulary:
     def to_dict(self) -> dict[str, Any]:
         return {"version": self.VERSION, "types": self.types, "colours": self.colours,
                 "genders": self.genders, "usages": self.usages, "words": self.words,
-                "phrases": [[p, n] for p, n in self.phrases]}
+                "phrases": [[p, n] for p, n in self.phrases], "concepts": self.concepts}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Vocabulary":
@@ -422,7 +443,15 @@ class Vocabulary:
                    {str(k): int(n) for k, n in (d.get("genders") or {}).items()},
                    {str(k): int(n) for k, n in (d.get("usages") or {}).items()},
                    {str(k): int(n) for k, n in (d.get("words") or {}).items()},
-                   [(str(p), int(n)) for p, n in (d.get("phrases") or [])])
+                   [(str(p), int(n)) for p, n in (d.get("phrases") or [])], dict(d.get("concepts") or {}))
+
+    def with_concepts(self, concepts: dict[str, Any]) -> "Vocabulary":
+        """This vocabulary with a concept map (the derived lexicon is rebuilt with it)."""
+        self.concepts = concepts
+        self.__dict__.pop("lexicon", None)
+        for derived in ("_typo", "_completions", "_corrections"):
+            self.__dict__.pop(derived, None)
+        return self
 
     # -- phrases ------------------------------------------------------------------------------
     def _gender_word(self, g: str) -> str | None:
