@@ -12,15 +12,17 @@ PORT ?= 8000
 
 setup: $(VENV)/.installed
 
-# Debian packages the tests use: a real browser for the UI tests, espeak-ng and
-# ffmpeg to make spoken and video queries. Installed once, only when missing.
+# Debian packages the tests use: a real browser for the UI tests, espeak-ng, sox and
+# ffmpeg to make spoken and video queries, WordNet for query understanding (ingest maps
+# shoppers' words onto the catalogue with it). Installed once, only when missing.
 system-deps:
 	@missing=""; \
-	for c in chromium chromedriver espeak-ng ffmpeg; do command -v $$c >/dev/null 2>&1 || missing="$$missing $$c"; done; \
+	for c in chromium chromedriver espeak-ng ffmpeg sox; do command -v $$c >/dev/null 2>&1 || missing="$$missing $$c"; done; \
+	[ -f /usr/share/wordnet/data.noun ] || missing="$$missing wordnet"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium chromium-driver espeak-ng ffmpeg >/dev/null; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium chromium-driver espeak-ng ffmpeg sox wordnet >/dev/null; \
 	fi
 
 $(VENV)/.installed: pyproject.toml
@@ -32,7 +34,7 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/shopsearch setup
 	touch $@
 
-demo-ingest: setup
+demo-ingest: setup system-deps
 	$(BIN)/shopsearch ingest $(SHOPSEARCH_DATA)/catalogue_hr.csv --images $(SHOPSEARCH_DATA) --index $(DEMO_INDEX)
 
 demo: demo-ingest

@@ -108,6 +108,9 @@ class Engine:
         """`image_vectors` and `intent` let callers (more like this) pass what they already know.
         The whole search reads one view of the index, even while an ingest writes."""
         with self.index.pinned():
+            if q.images and q.text and q.understand and not q.image_only() and image_vectors is None:
+                # a photo and words: one intent, the photo's type and look changed by what the words ask
+                image_vectors, intent = self._photo_and_words(q, intent)
             if q.facets and any(getattr(q.filters, f) for f in FACET_FIELDS):
                 # the facet pools below search again: embed the photos and parse the text once
                 if q.images and image_vectors is None:
@@ -118,6 +121,48 @@ class Engine:
             if q.facets:
                 self._disjunctive_facets(q, image_vectors, intent, res)
             return res
+
+    def _photo_and_words(self, q: Query, intent):
+        """"This, but in red": the photo decides the type (the tower's type head on the
+        query photo) and the look; the words change what they name (colour, gender, price,
+        a negated detail). Returns the photo's vectors and the combined intent."""
+        s = self.settings
+        images = list(q.images)
+        full = getattr(self.encoder, "encode_image_full", None)
+        if full is None:
+            return self.embed_images(images), intent
+        a, v, attrs = full(images)
+        vectors = (l2n(a.mean(0, keepdims=True))[0], l2n(v.mean(0, keepdims=True))[0])
+        intent = intent if intent is not None else self.parse(q.text)
+        # the photo's type: the tower's type head, and the types of its nearest catalogue photos
+        probs: dict[str, float] = {}
+        for d in attrs:
+            for label, p in (d.get("p", {}).get("type") or {}).items():
+                probs[label] = probs.get(label, 0.0) + 0.5 * p / len(attrs)
+        near = self.index.dense(vectors[1], "visual", s.photo_type_neighbours)
+        if len(near.pos):
+            wts = np.exp((near.scores - near.scores.max()) / 0.05)
+            col = self.index.column("type")
+            for p_, w_ in zip(near.pos, wts / wts.sum()):
+                if col[int(p_)]:
+                    probs[col[int(p_)]] = probs.get(col[int(p_)], 0.0) + 0.5 * float(w_)
+        if probs and not intent.types:
+            top = max(probs.values())
+            kinds = [t for t, p in sorted(probs.items(), key=lambda kv: -kv[1]) if p >= s.photo_type_share * top][:2]
+            known = set(self.index.column("type"))
+            intent.types = [t for t in kinds if t in known]
+            intent.mappings.append({"word": "(the photo)", "kind": "type", "values": intent.types,
+                                    "confidence": round(top, 3), "source": "image tower", "via":
+                                    "the photo's type: the image tower's type head and the types of the "
+                                    "nearest catalogue photos", "gate": "attribute"})
+        if intent.cheaper and intent.price_max is None:  # cheaper than the product the photo shows
+            nearest = self.index.dense(vectors[1], "visual", 1)
+            if len(nearest.pos):
+                price = float(self.index.column("price")[int(nearest.pos[0])])
+                if np.isfinite(price):
+                    intent.price_max = price
+        intent.photo = True
+        return vectors, intent
 
     def _disjunctive_facets(self, q: Query, image_vectors, intent, res: SearchResult) -> None:
         """A facet field the shopper has filtered on counts its values as if that one
@@ -198,11 +243,17 @@ class Engine:
                 channels["photo_text"] = ix.dense(a, "text", K, mask)
                 vecs["photo_text"] = (a, "text")
         channels = {k: c for k, c in channels.items() if w.get(k, 1.0) > 0}
-        sure = self._sure_mask(intent, image_only, bool(q.images) or image_vectors is not None)
-        if sure is not None and channels and "text" in vecs:
+        photo = bool(q.images) or image_vectors is not None
+        sure = self._sure_mask(intent, image_only, photo, q.filters)
+        reach = "visual" if "visual" in vecs else "text" if "text" in vecs else None
+        if sure is not None and channels and reach:
             # every product of the sure type (colour, gender) can be reached, not only those
             # another retriever happened to bring: candidates with no weight of their own
-            channels["intent"] = ix.dense(vecs["text"][0], "text", K, sure if mask is None else sure & mask)
+            vec, field = vecs[reach]
+            if intent.price_max is not None:
+                price = ix.column("price")
+                sure = sure & ~(price > intent.price_max)
+            channels["intent"] = ix.dense(vec, field, K, sure if mask is None else sure & mask)
             w["intent"] = 0.0
 
         if channels:
@@ -224,7 +275,7 @@ class Engine:
             score = np.zeros(len(pos))
             parts = {}
 
-        matched, by_intent = self._matched(q, intent, pos, parts, image_only)
+        matched, by_intent = self._matched(q, sure, pos, parts, image_only, photo)
         if pool_only:  # the matching candidates, for facet counts
             return pos if matched is None else pos[matched]
         if intent is not None and len(pos):
@@ -270,7 +321,14 @@ class Engine:
         if profile is None:
             order = self._sort(q.sort, pos, score)
         if matched is not None and by_intent:  # what matches every sure attribute first, the rest after
-            order = order[np.argsort(~matched[order], kind="stable")]
+            if getattr(intent, "photo", False) and "visual_sim" in parts:
+                # a photo with words: among the products that have what was asked, the photo's look decides
+                rank = np.empty(len(order), np.int64)
+                rank[order] = np.arange(len(order))
+                look = np.where(matched, -parts["visual_sim"], rank)
+                order = np.lexsort((rank, look, ~matched))
+            else:
+                order = order[np.argsort(~matched[order], kind="stable")]
         pos, score = pos[order], score[order]
         parts = {k: v[order] for k, v in parts.items()}
         if matched is not None:
@@ -290,38 +348,38 @@ class Engine:
             took_ms=round((time.perf_counter() - t0) * 1000, 2),
         )
 
-    def _sure_mask(self, intent, image_only: bool, photo: bool) -> np.ndarray | None:
+    def _sure_mask(self, intent, image_only: bool, photo: bool, filters) -> np.ndarray | None:
         """Products with every attribute the text names for sure (type first; colour and
-        gender where some remain), over the whole index; None without a sure type."""
-        if intent is None or not intent.types or image_only or photo or not self._facet_like("type"):
+        gender where some remain), over the whole index; None without a sure type. A
+        field the shopper filters on explicitly is the filter's, not the parser's."""
+        if (intent is None or not intent.types or image_only or filters.type
+                or not self._facet_like("type")):
             return None
+        if photo and not (getattr(intent, "photo", False) and (intent.colours or intent.genders
+                                                               or intent.price_max is not None)):
+            return None  # a photo alone (or more like this) keeps its own neighbours
         m = np.isin(self.index.column("type"), intent.types)
         for name, wanted in (("colour", intent.colours), ("gender", intent.genders)):
-            if wanted and self._facet_like(name):
+            if wanted and not getattr(filters, name) and self._facet_like(name):
                 narrower = m & np.isin(self.index.column(name), wanted)
                 if narrower.any():
                     m = narrower
         return m if m.any() else None
 
-    def _matched(self, q: Query, intent, pos: np.ndarray, parts: dict[str, np.ndarray],
-                 image_only: bool) -> tuple[np.ndarray | None, bool]:
+    def _matched(self, q: Query, sure: np.ndarray | None, pos: np.ndarray, parts: dict[str, np.ndarray],
+                 image_only: bool, photo: bool) -> tuple[np.ndarray | None, bool]:
         """Which candidates match the query, for the total and the facets (the rest of the
-        pool stays reachable after them as "also related"). With a sure type: the products
-        of that type, narrowed by the sure colour and gender where any remain. Otherwise
-        a relevance cut per retriever: text similarity or BM25 near the best (settings
-        count_*). (None, False) keeps the whole pool: photo queries, browsing."""
+        pool stays reachable after them as "also related"). With a sure intent (`sure`,
+        from _sure_mask): the products that have it, listed first. Otherwise a relevance
+        cut per retriever: text similarity or BM25 near the best (settings count_*).
+        (None, False) keeps the whole pool: photo queries without words, browsing."""
         s = self.settings
-        if not len(pos) or image_only or q.images or not q.text:
+        if not len(pos) or image_only or not q.text:
             return None, False
-        if intent is not None and intent.types and self._facet_like("type"):
-            m = np.isin(self.index.column("type")[pos], intent.types)
-            for name, wanted in (("colour", intent.colours), ("gender", intent.genders)):
-                if wanted and self._facet_like(name):
-                    narrower = m & np.isin(self.index.column(name)[pos], wanted)
-                    if narrower.any():
-                        m = narrower
-            if m.any():
-                return m, True
+        if sure is not None and sure[pos].any():
+            return sure[pos], True
+        if photo:
+            return None, False
         m = np.zeros(len(pos), bool)
         if "text_sim" in parts:
             m |= parts["text_sim"] >= s.count_text_sim

@@ -87,6 +87,10 @@ class Settings(BaseSettings):
     # on the dev-t queries).
     count_text_sim: float = 0.5
     count_bm25_share: float = 0.5
+    # A photo with words ("in red"): the photo's type is every type the image tower's type
+    # head and neighbours give at least this share of the top probability (at most two)
+    photo_type_share: float = 0.5
+    photo_type_neighbours: int = 10  # ... half the head's probabilities, half its nearest photos' types
     # Photo-only matching of words ("fields": ["image"]) scores each photo log-linearly:
     #   cosine(words, photo) + T x (boost x sum over named attributes of log(1 + p / floor)
     #                               + words x the borrowed title words the query has)

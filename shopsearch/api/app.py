@@ -69,7 +69,8 @@ class ApiHit(BaseModel):
 class ApiResult(BaseModel):
     query_id: str
     hits: list[ApiHit]
-    total: int
+    total: int  # products that match the query
+    related: int = 0  # more candidates after them, reachable by paging
     page: int
     page_size: int
     facets: dict[str, dict[str, int]]
@@ -96,7 +97,7 @@ def _errors(e: ValidationError) -> str:
 
 def _result(res: SearchResult, transcript: str | None = None) -> ApiResult:
     return ApiResult(
-        query_id=uuid.uuid4().hex, total=res.total, page=res.page, page_size=res.page_size, facets=res.facets,
+        query_id=uuid.uuid4().hex, total=res.total, related=res.related, page=res.page, page_size=res.page_size, facets=res.facets,
         intent=res.intent, profile=res.profile, took_ms=res.took_ms, transcript=transcript,
         hits=[ApiHit(id=h.id, title=h.title, score=h.score, parts=h.parts, type=h.type, colour=h.colour,
                      gender=h.gender, brand=h.brand, price=h.price, attrs=h.attrs,

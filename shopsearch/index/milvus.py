@@ -32,6 +32,11 @@ log = logging.getLogger(__name__)
 SCALARS = ("type", "colour", "gender", "brand")
 RECHECK_S = 1.0
 BATCH = 500
+# Metadata values longer than this many characters are stored in parts (a character is at
+# most 4 bytes in UTF-8, so a part stays under the 65,535-byte VARCHAR limit)
+META_PART = 16_000
+META_SEP = "#part"  # meta keys never hold "#"
+META_CHUNKS = "__parts__"
 
 
 class FilterMask(np.ndarray):
@@ -139,10 +144,30 @@ class MilvusIndex(Index):
     # -- meta --------------------------------------------------------------------
     def get_meta(self, key: str, default=None):
         rows = self.client.query(self.meta_name, filter=f"key == {_quote(key)}", output_fields=["value"])
-        return json.loads(rows[0]["value"]) if rows else default
+        if not rows:
+            return default
+        value = json.loads(rows[0]["value"])
+        if isinstance(value, dict) and set(value) == {META_CHUNKS}:  # stored in parts: read them all
+            n = int(value[META_CHUNKS])
+            keys = [f"{key}{META_SEP}{i}" for i in range(n)]
+            parts = {r["key"]: r["value"] for r in self.client.query(
+                self.meta_name, filter=f"key in [{', '.join(map(_quote, keys))}]", output_fields=["key", "value"])}
+            if len(parts) != n:
+                raise RuntimeError(f"index metadata {key!r} is incomplete ({len(parts)} of {n} parts)")
+            value = json.loads("".join(parts[k] for k in keys))
+        return value
 
     def set_meta(self, key: str, value) -> None:
-        self.client.upsert(self.meta_name, [{"key": key, "value": json.dumps(value), "v": [0.0, 0.0]}])
+        """A value of any size: a large one (the vocabulary of a large catalogue) is split
+        into parts under Milvus's VARCHAR limit, written before the row that names them."""
+        text = json.dumps(value)
+        if len(text) > META_PART:
+            parts = [text[i : i + META_PART] for i in range(0, len(text), META_PART)]
+            rows = [{"key": f"{key}{META_SEP}{i}", "value": p, "v": [0.0, 0.0]} for i, p in enumerate(parts)]
+            for s in range(0, len(rows), 16):
+                self.client.upsert(self.meta_name, rows[s : s + 16])
+            text = json.dumps({META_CHUNKS: len(parts)})
+        self.client.upsert(self.meta_name, [{"key": key, "value": text, "v": [0.0, 0.0]}])
         if key != "generation":
             self._bump()
 

@@ -42,7 +42,7 @@ SYNONYM_CONF = 0.95  # a lemma of the value's own synset ("frock" for dress)
 HYPONYM_CONF = (0.85, 0.75)  # one or two levels narrower ("sundress", "parka" under jacket)
 HEAD_FACTOR = 0.85  # the value was found by its head noun only ("shoe" for "Casual Shoes")
 SENSE_MARGIN = 0.06  # senses this close to the best-fitting one are kept too
-TITLE_MIN_DF = 8  # a title word must be this frequent to speak for a type
+TITLE_MIN_DF = 3  # a title word must be this frequent to speak for a type (full trust from 8)
 TITLE_MIN_SHARE = 0.75  # ... and this often in titles of one type
 ARTIFACT = ("noun.artifact", "noun.substance")
 _WORD = re.compile(r"[a-z]+")
@@ -80,7 +80,10 @@ def _lookup_forms(term: str) -> list[str]:
     sing = " ".join(words[:-1] + [singular(words[-1])])
     out = []
     for t in (term, sing):
-        for form in (t, t.replace(" ", "-"), t.replace(" ", "")):
+        forms = [t, t.replace(" ", "-"), t.replace(" ", "")]
+        if " " not in t and len(t) >= 5:
+            forms.append(f"{t[0]}-{t[1:]}")  # "tshirt" -> "t-shirt"
+        for form in forms:
             if form not in out:
                 out.append(form)
     return out
@@ -102,14 +105,15 @@ class _Table:
                 slot[v] = (conf, source, via)
 
     def export(self) -> dict[str, dict[str, list]]:
-        """term -> kind -> [values, confidence, source, via]: the values within 0.1 of the best."""
+        """term -> kind -> [values, confidence, source, via]: the values within 0.05 of the best
+        (a synonym of one value beats a narrower concept of another)."""
         out: dict[str, dict[str, list]] = {}
         for term, kinds in self.d.items():
             for kind, vals in kinds.items():
                 if not vals:
                     continue
                 best = max(c for c, _, _ in vals.values())
-                keep = sorted((v for v, (c, _, _) in vals.items() if c >= best - 0.1), key=lambda v: -vals[v][0])
+                keep = sorted((v for v, (c, _, _) in vals.items() if c >= best - 0.05), key=lambda v: -vals[v][0])
                 conf, source, via = vals[keep[0]]
                 out.setdefault(term, {})[kind] = [keep[:6], round(conf, 3), source, via]
         return out
@@ -258,7 +262,7 @@ def title_types(titles: Sequence[str], types: Sequence[str], known: set[str], ta
         (top, m), = joint[w].most_common(1)
         share = m / n
         if share >= TITLE_MIN_SHARE:
-            conf = 0.6 + 0.3 * (share - TITLE_MIN_SHARE) / (1 - TITLE_MIN_SHARE)
+            conf = (0.6 + 0.3 * (share - TITLE_MIN_SHARE) / (1 - TITLE_MIN_SHARE)) * min(1.0, (n / 8) ** 0.5)
             table.add(w, "type", [top], conf, "titles", f"{m} of {n} titles with '{w}' are {top}")
 
 

@@ -49,6 +49,8 @@ class Intent:
     # model: what it became, how sure, and why (for the why panel)
     mappings: list[dict[str, Any]] = field(default_factory=list)
     expansions: list[str] = field(default_factory=list)  # catalogue words for the lexical retriever
+    cheaper: bool = False  # "cheaper", "less expensive": below the price of what a photo shows
+    photo: bool = False  # the words modify a query photo (Engine._photo_and_words)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -136,6 +138,8 @@ def extract_price(s: str) -> tuple[str, float | None, float | None]:
     return s, lo, hi
 
 
+_CHEAPER = re.compile(r"\b(?:cheaper|less expensive|lower price[ds]?|more affordable|(?:a )?bit cheaper|便宜(?:点|一点|些)?)\b")
+
 # --- tokens ---------------------------------------------------------------------------------
 _NEG_DASH = re.compile(r"(?:(?<=\s)|^)-(?=[a-z\u3400-\u9fff])")
 _NON = re.compile(r"\bnon-(?=[a-z])")
@@ -196,9 +200,15 @@ def parse(text: str, vocab: Vocabulary, matcher: "EmbeddingMatcher | None" = Non
     s = prep(raw)
     intent = Intent(text=raw, language="zh" if CJK.search(s) else "en")
     s, intent.price_min, intent.price_max = extract_price(s)
+    if _CHEAPER.search(s):
+        intent.cheaper = True
+        s = _CHEAPER.sub(" ", s)
     toks = _tokens(s)
     lex = vocab.lexicon
 
+    # a word split by a stray space ("ear rings", "kur tas"): joined when the halves mean
+    # nothing apart and the whole is a catalogue word
+    toks = _join_split_words(toks, vocab)
     # typo correction of unknown English words (a real English word is never a typo)
     english = english_words()
     for i, (tok, zh) in enumerate(toks):
@@ -242,6 +252,15 @@ def parse(text: str, vocab: Vocabulary, matcher: "EmbeddingMatcher | None" = Non
             j, key = hit
             negate = pending
             pending = False
+            nxt = match(j) if j < n else None
+            if (not negate and "type" in lex.entries[key] and len(lex.entries[key]["type"]) <= 2 and nxt
+                    and len(lex.entries[nxt[1]].get("type", ())) >= 3 and len(lex.entries[nxt[1]]) == 1):
+                # "capri pants", "tote bag": the generic head says what kind, the word before it which one
+                _apply(intent, lex, key, " ".join(words[i:nxt[0]]), False, all(from_zh[i:nxt[0]]), rendered,
+                       vocab, strong)
+                rendered.append(" ".join(words[j:nxt[0]]))
+                i = nxt[0]
+                continue
             _apply(intent, lex, key, " ".join(words[i:j]), negate, all(from_zh[i:j]), rendered, vocab, strong)
             i = j
             if negate:
@@ -268,6 +287,25 @@ def parse(text: str, vocab: Vocabulary, matcher: "EmbeddingMatcher | None" = Non
             _apply_mapping(intent, m, strong)
     _finish(intent, rendered)
     return intent
+
+
+def _join_split_words(toks: list[tuple[str, bool]], vocab: Vocabulary) -> list[tuple[str, bool]]:
+    lex = vocab.lexicon
+    out: list[tuple[str, bool]] = []
+    i = 0
+    while i < len(toks):
+        if i + 1 < len(toks) and not toks[i][1] and not toks[i + 1][1]:
+            a, b = toks[i][0], toks[i + 1][0]
+            whole = a + b
+            known = lambda w: lex.known(w) or vocab.words.get(w, 0) >= 2  # noqa: E731
+            if (a.isalpha() and b.isalpha() and (whole in lex.entries or vocab.words.get(whole, 0) >= 5)
+                    and not (known(a) and known(b))):
+                out.append((whole, False))
+                i += 2
+                continue
+        out.append(toks[i])
+        i += 1
+    return out
 
 
 def _unknown(w: str, lex: Lexicon, vocab: Vocabulary, zh: bool) -> bool:

@@ -265,6 +265,11 @@ def _build_lexicon(v: "Vocabulary") -> Lexicon:
         for var in variants(k):
             add(var, "type", [val], 0)
             value_keys.add(var)
+        last = k.split()[-1]
+        if last in T.PLURAL_ONLY and last.endswith("s") and " " not in k:
+            bare = last[:-1]  # "capri" for Capris, "jean" for Jeans; not "short" (a common word)
+            if len(bare) >= 4 and bare not in T.COMMON_WORDS and bare not in T.STOPWORDS_EN:
+                add(bare, "type", [val], 1)
         parts = [p.strip() for p in re.split(r"\band\b|,", k) if p.strip()]
         if len(parts) > 1:
             for p in parts:

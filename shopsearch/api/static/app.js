@@ -55,7 +55,14 @@ function intentBits(i, transcript) {
   const neg = [...(i.negated_types || []), ...(i.negated_colours || []), ...(i.negated_usages || []), ...(i.negated_terms || [])];
   if (neg.length) bits.push(`not: ${neg.join(", ")}`);
   if (i.corrections && Object.keys(i.corrections).length) bits.push("corrected: " + Object.entries(i.corrections).map(([a, b]) => `${a}→${b}`).join(", "));
+  const weak = Object.entries(i.weak || {}).map(([k, vs]) => Object.keys(vs).join("/")).filter(Boolean);
+  if (weak.length) bits.push(`maybe: ${weak.join(", ")}`);
   return bits;
+}
+
+// Which word became which catalogue value, how sure, and why (WordNet, the titles, the text model, a synonym)
+function mappingLines(i) {
+  return ((i && i.mappings) || []).map((m) => `“${m.word}” → ${m.values.slice(0, 3).join(", ")} (${m.source}, ${Math.round(100 * m.confidence)}%${m.gate === "weak boost" ? ", boost only" : ""}): ${m.via}`);
 }
 
 function render(data) {
@@ -67,7 +74,8 @@ function render(data) {
   }
   last = data;
   const what = state.similarTo ? `like product ${state.similarTo}` : [state.text ? `“${state.text}”` : "", state.mediaKind ? `+ ${state.mediaKind}` : ""].filter(Boolean).join(" ");
-  $("#summary").textContent = `${data.total} results ${what} · ${Math.round(data.took_ms)} ms`;
+  const related = data.related ? ` (+${data.related} related after them)` : "";
+  $("#summary").textContent = `${data.total} results${related} ${what} · ${Math.round(data.took_ms)} ms`;
   const bits = intentBits(data.intent, data.transcript);
   if (data.profile) bits.push("personalised for this session");
   $("#understood").textContent = bits.length ? "Understood — " + bits.join(" · ") : "";
@@ -76,7 +84,7 @@ function render(data) {
   data.hits.forEach((h, n) => results.appendChild(card(h, offset + n + 1)));
   renderChips();
   renderFacets(data.facets || {});
-  renderPager(data.total, data.page_size);
+  renderPager(data.total + (data.related || 0), data.page_size);
 }
 
 function card(h, position) {
@@ -115,6 +123,7 @@ function whyTable(h) {
   box.appendChild(t);
   const bits = intentBits(last && last.intent, last && last.transcript);
   box.appendChild(el("p", { className: "intent" }, bits.length ? "query: " + bits.join(" · ") : "query: no attributes recognised"));
+  for (const line of mappingLines(last && last.intent)) box.appendChild(el("p", { className: "mapping" }, line));
   return box;
   function row(k, v, cls) { const r = el("tr", { className: cls || "" }); r.appendChild(el("th", {}, k)); r.appendChild(el("td", {}, (k === "score" || cls === "raw" || v < 0 ? "" : "+") + v.toFixed(3))); return r; }
 }
