@@ -139,7 +139,7 @@ class Hit(BaseModel):
 
 class SearchResult(BaseModel):
     hits: list[Hit]
-    total: int  # products that match the query (see Engine._matched)
+    total: int  # products that match the query (search/fuse.py, matched)
     related: int = 0  # more candidates after them, reachable by paging ("also related")
     page: int
     page_size: int

@@ -81,7 +81,7 @@ class Settings(BaseSettings):
     # by its confidence, never a filter. The text model maps words nothing else knows.
     concept_strong: float = 0.75
     concept_embedding: bool = True
-    # Totals and facets count the products that match (Engine._matched): with a sure type,
+    # Totals and facets count the products that match (search/fuse.py, matched): with a sure type,
     # those of it; otherwise candidates whose text similarity reaches count_text_sim or
     # whose BM25 score reaches count_bm25_share of the best (bench/counts.py chose them
     # on the dev-t queries).

@@ -37,7 +37,7 @@ def test_tune_learns_and_stores_weights(tmp_path, small_index, small_catalogue, 
     assert set(stored["attribute"]) == {"bm25", "text", "image", "attributes"}
     eng = Engine(idx, settings=Settings(image_model=tiny_model))
     q = Query(text=f"{combos[0][0]} {combos[0][1]}".lower())
-    assert eng._tuned_weights(q, eng.parse(q.text)) == stored["attribute"]
+    assert eng.tuned_weights(q, eng.parse(q.text)) == stored["attribute"]
     res = eng.search(q)
     for part in ("bm25", "text", "image"):
         assert (part in res.hits[0].parts) == (stored["attribute"][part] > 0)

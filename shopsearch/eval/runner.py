@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import weakref
 from pathlib import Path
 from typing import Callable
 
@@ -56,11 +57,14 @@ def to_query(q: dict, k: int, transcribe: Callable[[str], str] | None = None,
     return Query(text=text or None, images=images, fields=fields, page_size=k, facets=False)
 
 
+_UNSEEN: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
 def unseen_ids(engine) -> list[str]:
-    """Ids of the unseen split (id % 5 == 0) in an index, cached on the engine."""
-    ids = getattr(engine, "_unseen_ids", None)
+    """Ids of the unseen split (id % 5 == 0) in an index, computed once per engine."""
+    ids = _UNSEEN.get(engine)
     if ids is None:
-        ids = engine._unseen_ids = [i for i in engine.index.ids() if i.isdigit() and int(i) % 5 == 0]
+        ids = _UNSEEN[engine] = [i for i in engine.index.ids() if i.isdigit() and int(i) % 5 == 0]
     return ids
 
 

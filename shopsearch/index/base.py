@@ -5,6 +5,7 @@ Kept small on purpose so a server backend (Milvus) can implement the same calls.
 
 from __future__ import annotations
 
+import logging
 from abc import ABC, abstractmethod
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -13,7 +14,11 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from shopsearch.index.lexical import tokenizer
 from shopsearch.schema import SCHEMA_VERSION, Filters, Product
+from shopsearch.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
 
 
 class IndexMismatch(RuntimeError):
@@ -23,7 +28,8 @@ class IndexMismatch(RuntimeError):
 
 
 def check_schema(index: "Index") -> None:
-    """Stamp a new index with our schema version; refuse one stamped with another."""
+    """Stamp a new index with our schema version and tokenizer; refuse one stamped with others."""
+    check_tokenizer(index)
     found = index.get_meta("schema_version")
     if found is None:
         index.set_meta("schema_version", SCHEMA_VERSION)
@@ -34,6 +40,24 @@ def check_schema(index: "Index") -> None:
             f"index {index.location} has schema version {found}; this Shopsearch reads version {SCHEMA_VERSION}. "
             + ("Upgrade Shopsearch (pip install -U shopsearch) to open it, or rebuild it"
                if newer else "Rebuild it") + ": shopsearch ingest CATALOGUE --images DIR --index NEW_FOLDER")
+
+
+def check_tokenizer(index: "Index") -> None:
+    """BM25 tokens are stored at ingest and made again for every query: both must come from
+    the same tokenizer and dictionary (index/lexical.py), or an index misses its own words.
+    A new index records the tokenizer's id; one recorded with another is refused."""
+    mine = tokenizer().id
+    found = index.get_meta("tokenizer")
+    if found is None:
+        if index.get_meta("schema_version") is None:  # a new index
+            index.set_meta("tokenizer", mine)
+        else:
+            log.info("index %s predates recorded tokenizers; queries use %s", index.location, mine)
+        return
+    if found != mine:
+        raise IndexMismatch(
+            f"index {index.location} was tokenized with {found}, but this process tokenizes with {mine}: "
+            f"queries would miss the index's own words. Rebuild it: shopsearch ingest CATALOGUE --index NEW_FOLDER")
 
 
 @dataclass
@@ -162,13 +186,17 @@ def filter_mask(index: "Index", filters: Filters, pos_of: dict[str, int]) -> np.
     return m
 
 
-def open_index(location: str | Path, create: bool = False, token: str | None = None) -> Index:
-    """A local folder opens the embedded backend; an http(s) URI a Milvus server."""
+def open_index(location: str | Path, create: bool = False, token: str | None = None,
+               settings: Settings | None = None) -> Index:
+    """The factory: a local folder opens the embedded backend, an http(s) URI a Milvus
+    server; either reads its tunables (nprobe, re-rank depth, ...) from `settings`.
+    (Backends are imported here, not at the top: the Milvus client is an optional extra.)"""
+    s = settings or get_settings()
     loc = str(location)
     if loc.startswith(("http://", "https://", "tcp://", "grpc://")):
         from shopsearch.index.milvus import MilvusIndex  # type: ignore[import-not-found]
 
-        return MilvusIndex(loc, token=token, create=create)
+        return MilvusIndex(loc, token=token or s.milvus_token, create=create, settings=s)
     from shopsearch.index.embedded import EmbeddedIndex
 
-    return EmbeddedIndex(Path(loc), create=create)
+    return EmbeddedIndex(Path(loc), create=create, settings=s)

@@ -33,7 +33,7 @@ from shopsearch.index.base import (Candidates, Index, IndexMismatch, Record, Vec
                                    filter_mask)
 from shopsearch.index.lexical import tokenize
 from shopsearch.schema import Filters, Product
-from shopsearch.settings import get_settings
+from shopsearch.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +146,8 @@ class _AnnBuilder:
 
 
 class EmbeddedIndex(Index):
-    def __init__(self, path: Path, create: bool = False) -> None:
+    def __init__(self, path: Path, create: bool = False, settings: Settings | None = None) -> None:
+        self.settings = settings or get_settings()
         self.path = Path(path)
         self.location = str(self.path)
         db = self.path / DB_NAME
@@ -325,7 +326,7 @@ class EmbeddedIndex(Index):
                     # been quiet for a while, so an ingest causes one rebuild, not one per batch.
                     if self._pending is None or self._pending[0] != v:
                         self._pending = (v, now)
-                    if not snap.large or now - self._pending[1] >= get_settings().large_reload_quiet_s:
+                    if not snap.large or now - self._pending[1] >= self.settings.large_reload_quiet_s:
                         self._pending = None
                         self._reloader = threading.Thread(target=self._reload, name="index-reload", daemon=True)
                         self._reloader.start()
@@ -362,7 +363,7 @@ class EmbeddedIndex(Index):
         """Stream the records in once: ids, filter and facet columns, predicted
         attributes; vectors as float32 (small) or FAISS graphs (large, read from the
         generation's saved files when present); BM25 from its saved index."""
-        st = get_settings()
+        st = self.settings
         db = con or self.db
         own = not db.in_transaction
         if own:
@@ -484,7 +485,7 @@ class EmbeddedIndex(Index):
         for f in FIELDS:
             if files[f].exists():
                 ann[f] = faiss.read_index(str(files[f]))
-                ann[f].nprobe = get_settings().ivf_nprobe
+                ann[f].nprobe = self.settings.ivf_nprobe
         return ann, has
 
     def _bm25(self, token_rows: list[str], gen: int, n: int):
@@ -585,7 +586,7 @@ class EmbeddedIndex(Index):
             return top_k(s.vectors[field] @ v, k, mask)
         import faiss
 
-        st = get_settings()
+        st = self.settings
         rerank = k <= st.ann_rerank
         kk = min(len(s.ids), max(4 * k, st.ann_rerank_pool) if rerank else k)
         bits = np.packbits(mask, bitorder="little")

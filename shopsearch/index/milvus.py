@@ -27,6 +27,7 @@ import numpy as np
 from shopsearch.index.base import Candidates, Index, Record, VectorField, check_schema, filter_mask
 from shopsearch.index.lexical import tokenize
 from shopsearch.schema import Filters, Product
+from shopsearch.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 SCALARS = ("type", "colour", "gender", "brand")
@@ -78,9 +79,10 @@ class _Snap:
 
 class MilvusIndex(Index):
     def __init__(self, uri: str, token: str | None = None, create: bool = False, index_type: str = "HNSW",
-                 index_params: dict | None = None) -> None:
+                 index_params: dict | None = None, settings: Settings | None = None) -> None:
         from pymilvus import MilvusClient
 
+        self.settings = settings or get_settings()
         u = urlparse(uri)
         self.name = (u.path.strip("/") or "shopsearch").replace("/", "_")
         self.location = uri
@@ -341,7 +343,7 @@ class MilvusIndex(Index):
         if dims.get(field) != len(vec):
             return Candidates.empty()
         extra = "has_image == true" if field in ("image", "visual") else None
-        params = {"metric_type": "IP", "params": {"ef": max(k, 128)} if self.index_type == "HNSW" else {"nprobe": 32}}
+        params = {"metric_type": "IP", "params": {"ef": max(k, 128)} if self.index_type == "HNSW" else {"nprobe": self.settings.ivf_nprobe}}
         return self._search(np.asarray(vec, np.float32).tolist(), field, k, mask, extra, params)
 
     def dense_scores(self, vec: np.ndarray, field: VectorField, pos: np.ndarray) -> np.ndarray:

@@ -50,7 +50,7 @@ class Intent:
     mappings: list[dict[str, Any]] = field(default_factory=list)
     expansions: list[str] = field(default_factory=list)  # catalogue words for the lexical retriever
     cheaper: bool = False  # "cheaper", "less expensive": below the price of what a photo shows
-    photo: bool = False  # the words modify a query photo (Engine._photo_and_words)
+    photo: bool = False  # the words modify a query photo (search/plan.py, photo_and_words)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

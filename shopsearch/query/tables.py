@@ -12,6 +12,8 @@ catalogue products that match the families below.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 # --- colours -----------------------------------------------------------------------
 # Family word -> catalogue colour values. The value that spells the family word
 # itself ("Blue") is included; multi-word values containing a family word
@@ -335,3 +337,21 @@ under over above below between with without from less more than most least only 
 something anything nothing everything some many much any every other another same different similar
 what which where when show give find look looking search please thanks thank hello
 """.split())
+
+
+@lru_cache(maxsize=1)
+def zh_table() -> dict[str, str]:
+    """Chinese word -> English phrase ('' for filler words), with 色 variants of colours.
+    Its words are also the tokenizer's Chinese dictionary (index/lexical.py)."""
+    table: dict[str, str] = {w: "" for w in STOPWORDS_ZH}
+    colour_words = set(COLOUR_FAMILIES) | set(COLOUR_SYNONYMS) | {"peach", "multicolour"}
+    colour_words |= {m.lower() for ms in COLOUR_FAMILIES.values() for m in ms}
+    for zh, en in ZH_TO_EN.items():
+        table[zh.lower()] = en
+    for zh, en in ZH_TO_EN.items():
+        if en in colour_words:
+            if not zh.endswith("色"):
+                table.setdefault(zh + "色", en)
+            elif len(zh) > 2:
+                table.setdefault(zh[:-1], en)
+    return table

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from typing import Any, ClassVar, Iterable, Sequence
 
+from shopsearch.index.lexical import tokenizer
 from shopsearch.query import tables as T
 
 log = logging.getLogger(__name__)
@@ -140,43 +141,13 @@ def allowed_typos(word: str) -> int:
 
 
 # --- Chinese ---------------------------------------------------------------------------
-@lru_cache(maxsize=1)
-def zh_table() -> dict[str, str]:
-    """Chinese word -> English phrase ('' for filler words), with 色 variants of colours."""
-    table: dict[str, str] = {w: "" for w in T.STOPWORDS_ZH}
-    colour_words = set(T.COLOUR_FAMILIES) | set(T.COLOUR_SYNONYMS) | {"peach", "multicolour"}
-    colour_words |= {key_of(m) for ms in T.COLOUR_FAMILIES.values() for m in ms}
-    for zh, en in T.ZH_TO_EN.items():
-        table[zh.lower()] = en
-    for zh, en in T.ZH_TO_EN.items():
-        if en in colour_words:
-            if not zh.endswith("色"):
-                table.setdefault(zh + "色", en)
-            elif len(zh) > 2:
-                table.setdefault(zh[:-1], en)
-    return table
-
-
-@lru_cache(maxsize=1)
-def _jieba():
-    """jieba, initialised once per process, with the table's words added so they segment whole.
-
-    Uses jieba's default dictionary (shared with the lexical tokenizer) rather than a
-    second private one: a private Tokenizer costs ~60 MB and most words are already in it.
-    """
-    import jieba
-
-    jieba.setLogLevel(logging.WARNING)
-    jieba.initialize()
-    for w in zh_table():
-        if len(w) >= 2 and CJK.search(w):
-            jieba.add_word(w, freq=100000)
-    return jieba
+zh_table = T.zh_table  # Chinese word -> English phrase (the tokenizer's dictionary holds its words)
 
 
 def segment_zh(run: str) -> list[str]:
-    """jieba segmentation of one Chinese run (no HMM: new words come from our table)."""
-    return [t for t in _jieba().lcut(run, HMM=False) if t.strip()]
+    """jieba segmentation of one Chinese run, by the one tokenizer (index/lexical.py): its
+    dictionary holds the Chinese table's words, so they segment whole."""
+    return tokenizer().segment(run)
 
 
 def zh_latin_replace(s: str) -> str:
