@@ -32,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import wave
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -156,17 +157,16 @@ def intents(rows, types: list[str]) -> list[Intent]:
     """Every (type, colour family or none, gender or none) with >= MIN_GRADE2 grade-2 products."""
     from shopsearch.query.tables import COLOUR_FAMILIES  # grading only
 
-    by_type: dict[str, list[dict]] = {}
-    for r in rows:
-        by_type.setdefault(r["articleType"], []).append(r)
+    combos = Counter((r["articleType"], r["baseColour"], r["gender"]) for r in rows)
     out = []
     for t in types:
-        rs = by_type.get(t, [])
+        mine = [(c, g, n) for (tt, c, g), n in combos.items() if tt == t]
         for c in [None, *sorted(COLOUR_FAMILIES)]:
             for g in [None, *GENDERS]:
-                it = Intent(t, c, g)
-                if sum(1 for v in grade(rs, it).values() if v == 2) >= MIN_GRADE2:
-                    out.append(it)
+                n2 = sum(n for cc, gg, n in mine if (c is None or cc in COLOUR_FAMILIES[c])
+                         and (g is None or gg in GENDERS[g]))
+                if n2 >= MIN_GRADE2:
+                    out.append(Intent(t, c, g))
     return out
 
 
@@ -337,9 +337,16 @@ def generate(seed: int = 25, data: Path = DATA, lists_dir: Path = LISTS) -> tupl
     gens: list[Gen] = []
     qrels: dict[str, dict[str, int]] = {}
 
+    memo: dict[Intent, dict[str, int]] = {}
+
+    def graded(it: Intent) -> dict[str, int]:
+        if it not in memo:
+            memo[it] = grade(by_type[it.type], it)
+        return memo[it]
+
     def add(g: Gen, it: Intent) -> None:
         gens.append(g)
-        qrels[g.qid] = grade(by_type[it.type], it)
+        qrels[g.qid] = graded(it)
 
     for half in HALVES:
         L = Lists(lists, halves, half)
@@ -428,14 +435,14 @@ def generate(seed: int = 25, data: Path = DATA, lists_dir: Path = LISTS) -> tupl
                 if fam in fam_of(p["baseColour"]) or p["baseColour"] in COLOUR_FAMILIES[fam]:
                     continue
                 it = Intent(p["articleType"], fam, None)
-                if sum(1 for v in grade(by_type[it.type], it).values() if v == 2) < MIN_GRADE2:
+                if sum(1 for v in graded(it).values() if v == 2) < MIN_GRADE2:
                     continue
                 word = L.pick(rng, f"colours/{fam}", used) if rng.random() < 0.4 and L.has(f"colours/{fam}") else fam
                 text = L.pick(rng, "misc/photo_colour", used).replace("{colour}", word)
             else:
                 gen = rng.choice([g for g in GENDERS if p["gender"] not in GENDERS[g]])
                 it = Intent(p["articleType"], None, gen)
-                if sum(1 for v in grade(by_type[it.type], it).values() if v == 2) < MIN_GRADE2:
+                if sum(1 for v in graded(it).values() if v == 2) < MIN_GRADE2:
                     continue
                 if rng.random() < 0.6 and L.has(f"genders/{gen}/post"):
                     word = L.pick(rng, f"genders/{gen}/post", used)
@@ -501,8 +508,6 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     gens, qrels, split_out = generate(a.seed)
     write(gens, qrels, split_out, a.out, audio=not a.no_audio)
-    from collections import Counter
-
     c = Counter((g.category, g.split) for g in gens)
     print(f"{len(gens)} queries -> {a.out}")
     for cat in ("hp", "hs", "hm", "hz", "hv", "hi"):
