@@ -414,7 +414,10 @@ def generate(seed: int = 25, data: Path = DATA, lists_dir: Path = LISTS) -> tupl
             speed = rng.choice(SPEEDS)
             snr = NOISE_SNR_DB if rng.random() < NOISE_SHARE else None
             qid = f"hv-{voice}-{half}-{n:04d}"
-            g = Gen(qid, "hv", half, tw.intent, audio=f"audio/{qid}.wav", items=used,
+            # The clip's name carries what it says and how, so a changed list never
+            # leaves a stale clip under a reused qid.
+            tag = _h(f"{tw.text}|{voice}|{speed}|{snr}")[:8]
+            g = Gen(qid, "hv", half, tw.intent, audio=f"audio/{qid}-{tag}.wav", items=used,
                     extra={"twin": tw.qid, "voice": voice, "speed": speed, "snr_db": snr, "say": tw.text})
             gens.append(g)
             qrels[qid] = qrels[tw.qid]
@@ -488,6 +491,10 @@ def write(gens: list[Gen], qrels: dict[str, dict[str, int]], split_out: dict, ou
         if not shutil.which("espeak-ng") or not shutil.which("sox"):
             raise SystemExit("espeak-ng and sox are needed for the spoken clips (apt-get install -y espeak-ng sox) or pass --no-audio")
         made = 0
+        wanted = {out / g.audio for g in gens if g.audio}
+        for old in (out / "audio").glob("*.wav") if (out / "audio").exists() else []:
+            if old not in wanted:
+                old.unlink()
         for g in gens:
             if g.category != "hv":
                 continue
