@@ -27,6 +27,7 @@ import hashlib
 import json
 import logging
 import random
+import re
 import shutil
 import subprocess
 import sys
@@ -149,6 +150,30 @@ class Lists:
         w = rng.choice(self.l[name])
         used.append(Item(name, w, self.half))
         return w
+
+
+WORD_LISTS = ("types/", "colours/", "genders/", "zh/")
+
+
+def neutral_words(plain: dict[str, list[str]]) -> set[str]:
+    """Words in both halves: catalogue type names, colour family names, plain genders."""
+    from shopsearch.query.tables import COLOUR_FAMILIES  # the family names only
+
+    return {w for v in plain.values() for w in v} | set(COLOUR_FAMILIES) | set(GENDERS)
+
+
+def _occurs(w: str, text: str) -> bool:
+    if w not in text or not w.isascii():  # the substring test first: cheap, and enough for Chinese
+        return w in text
+    return re.search(r"(?<![\w'])" + re.escape(w) + r"(?![\w'])", text) is not None
+
+
+def leaked(text: str, own: list[str], other: set[str], neutral: set[str]) -> list[str]:
+    """Other-half words that a query's text shows by accident ("looking for" + "men"
+    reads as the A phrase "for men"), unless inside a word the query itself used
+    ("tee" in "tee shirt"). A half-B query must show no half-A word at all."""
+    cover = [c for c in [*own, *neutral] if c and _occurs(c, text)]
+    return [w for w in other if _occurs(w, text) and not any(w != c and w in c for c in cover)]
 
 
 # --- intents ---------------------------------------------------------------------------------
@@ -348,14 +373,16 @@ def generate(seed: int = 25, data: Path = DATA, lists_dir: Path = LISTS) -> tupl
         gens.append(g)
         qrels[g.qid] = graded(it)
 
+    neutral = neutral_words(plain)
     for half in HALVES:
         L = Lists(lists, halves, half)
         seen: set[str] = set()
+        other = {w for k, v in lists.items() if k.startswith(WORD_LISTS) for w in v if halves[w] != half}
 
         def unique(make, tries: int = 50):
             for _ in range(tries):
                 r = make()
-                if r is not None and r[0] not in seen:
+                if r is not None and r[0] not in seen and not leaked(r[0], [u.item for u in r[2]], other, neutral):
                     seen.add(r[0])
                     return r
             return None
@@ -447,13 +474,10 @@ def generate(seed: int = 25, data: Path = DATA, lists_dir: Path = LISTS) -> tupl
                 it = Intent(p["articleType"], None, gen)
                 if sum(1 for v in graded(it).values() if v == 2) < MIN_GRADE2:
                     continue
-                if rng.random() < 0.6 and L.has(f"genders/{gen}/post"):
-                    word = L.pick(rng, f"genders/{gen}/post", used)
-                else:
-                    word = f"for {gen}"
+                word = L.pick(rng, f"genders/{gen}/post", used)
                 text = L.pick(rng, "misc/photo_gender", used).replace("{gender}", word)
             key = f"{p['id']}|{text}"
-            if key in seen:
+            if key in seen or leaked(text, [u.item for u in used], other, neutral):
                 continue
             seen.add(key)
             n += 1

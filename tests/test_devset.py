@@ -93,3 +93,15 @@ def test_generator_is_deterministic(tmp_path, generated):
     devset.write(*devset.generate(seed=25, data=DATA), b, audio=False)
     for name in ("queries.jsonl", "qrels.tsv", "meta.jsonl", "lists.json"):
         assert (a / name).read_bytes() == (b / name).read_bytes(), name
+
+
+def test_no_query_text_shows_an_other_half_word(generated):
+    """Beyond the recorded items: the text itself shows no word of the other half
+    (e.g. "looking for" + "men" would read as the half-A phrase "for men")."""
+    gens, _, split = generated
+    neutral = devset.neutral_words(devset.plain_words())
+    other = {h: {w for k, v in split.items() if k.startswith(devset.WORD_LISTS) for w in v["B" if h == "A" else "A"]}
+             for h in devset.HALVES}
+    bad = [(g.qid, g.text, devset.leaked(g.text, [u.item for u in g.items], other[g.split], neutral))
+           for g in gens if g.text and devset.leaked(g.text, [u.item for u in g.items], other[g.split], neutral)]
+    assert not bad, bad[:5]
