@@ -1,6 +1,7 @@
 """Generate the held-out-style fashion dev set from the word lists in bench/devset/.
 
     python bench/devset.py [--out var/devset] [--seed 25] [--no-audio]
+    python bench/devset.py --check-grading   # the grading function against the shared dev qrels
 
 Why: the shared dev queries are few and the engine is tuned on them, so a score on
 them says little about phrasings it never saw. This set is built from shopper word
@@ -40,8 +41,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import DATA, ROOT  # noqa: E402
-from devset_grade import GENDERS, Intent, grade, load_catalogue  # noqa: E402
+from common import BENCH, DATA, ROOT  # noqa: E402
+from devset_grade import GENDERS, Intent, grade, load_catalogue, parse_plain, type_keys  # noqa: E402
 
 log = logging.getLogger("devset")
 
@@ -530,13 +531,46 @@ def write(gens: list[Gen], qrels: dict[str, dict[str, int]], split_out: dict, ou
         log.info("spoken clips written: %d", made)
 
 
+def check_grading(bench: Path = BENCH, data: Path = DATA) -> dict[str, dict[str, int]]:
+    """Re-derive the shared dev qrels from their query text (a tiny parser over catalogue
+    values) with `grade`: per family, how many queries agree exactly."""
+    rows = load_catalogue(str(data / "catalogue_hr.csv"))
+    keys = type_keys(rows)
+    want: dict[str, dict[str, int]] = {}
+    with (bench / "fashion" / "dev-qrels.tsv").open(encoding="utf-8") as f:
+        for line in f:
+            p = line.split()
+            want.setdefault(p[0], {})[p[2]] = int(p[3])
+    out: dict[str, dict[str, int]] = {}
+    for line in (bench / "fashion" / "dev-queries.jsonl").open(encoding="utf-8"):
+        q = json.loads(line)
+        fam = out.setdefault(re.sub(r"\d+$", "", q["qid"]), {"queries": 0, "exact": 0, "unparsed": 0})
+        fam["queries"] += 1
+        it = parse_plain(q.get("text", ""), keys)
+        if it is None:
+            fam["unparsed"] += 1
+            continue
+        where = (lambda r: int(r["id"]) % 5 == 0) if q.get("split") == "unseen" else None
+        if grade(rows, it, where) == want.get(q["qid"], {}):
+            fam["exact"] += 1
+        else:
+            log.warning("%s %r: %s differs from the shared qrels", q["qid"], q.get("text"), it)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", type=Path, default=ROOT / "var" / "devset")
     ap.add_argument("--seed", type=int, default=25)
     ap.add_argument("--no-audio", action="store_true", help="write the queries but not the spoken clips")
+    ap.add_argument("--check-grading", action="store_true",
+                    help="only re-derive the shared dev qrels with the grading function and print the agreement")
     a = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if a.check_grading:
+        for fam, r in check_grading().items():
+            print(f"  {fam}: {r['exact']}/{r['queries']} queries' qrels re-derived exactly ({r['unparsed']} unparsed)")
+        return
     gens, qrels, split_out = generate(a.seed)
     write(gens, qrels, split_out, a.out, audio=not a.no_audio)
     c = Counter((g.category, g.split) for g in gens)
