@@ -114,6 +114,9 @@ class Settings(BaseSettings):
     personal_boost: float = 1.0  # the most a profile can add to a fused score (as much as the query's attributes)
     personal_half_life_s: float = 1800.0
     personal_max_drop: int = 40  # no result moves more than this many places down
+    # How much each kind of event says about a shopper's taste (profiles) and a product's
+    # pull (the popularity modifier): one table for both
+    event_weights: dict[str, float] = {"view": 0.3, "click": 1.0, "add_to_cart": 2.0, "purchase": 3.0}
 
     # Voice: "en" uses Whisper tiny.en; "zh", "auto" or another code the multilingual base model
     voice_language: str = "en"

@@ -293,9 +293,16 @@ def refresh_vocabulary(index: Index, encode=None) -> None:
 
 
 def _concepts(index: Index, vocab, titles: list[str], encode) -> dict:
+    """The concept map, built again only when the catalogue's values changed (an admin
+    upsert of a few products keeps the one it has: WordNet senses and the calibration
+    depend on the values, not on each product)."""
     from shopsearch.query.concepts import build_concepts
     from shopsearch.query.wordnet import WordNet
 
+    old = index.get_meta("vocab") or {}
+    if old.get("concepts") and all(set(old.get(k) or {}) == set(getattr(vocab, k))
+                                   for k in ("types", "colours", "genders", "usages")):
+        return old["concepts"]
     if encode is None:
         from shopsearch.encoders.text import MiniLMText
 

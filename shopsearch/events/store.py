@@ -67,7 +67,7 @@ class EventStore:
         if sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         _Base.metadata.create_all(self.engine)
-        self._pop: tuple[float, dict[str, float]] | None = None
+        self._pop: tuple[float, dict[str, float], dict[str, float]] | None = None
 
     @classmethod
     def for_index(cls, location: str | Path, url: str | None = None) -> "EventStore":
@@ -111,18 +111,19 @@ class EventStore:
         with Session(self.engine) as s:
             return [self._ev(r) for r in s.scalars(select(_Row).where(_Row.type.in_(("click", "add_to_cart", "purchase"))))]
 
-    def popularity(self) -> dict[str, float]:
-        """product id -> weighted engagement count (for score modifiers)."""
+    def popularity(self, weights: dict[str, float] | None = None) -> dict[str, float]:
+        """product id -> weighted engagement count (for score modifiers); `weights` per event
+        type (Settings.event_weights, as profiles use)."""
+        w = weights or {"view": 0.3, "click": 1.0, "add_to_cart": 2.0, "purchase": 3.0}
         cached = self._pop
-        if cached is not None and time.monotonic() - cached[0] < POPULARITY_TTL_S:
+        if cached is not None and cached[2] == w and time.monotonic() - cached[0] < POPULARITY_TTL_S:
             return cached[1]
-        w = {"view": 0.2, "click": 1.0, "add_to_cart": 3.0, "purchase": 5.0}
         out: dict[str, float] = {}
         with Session(self.engine) as s:
             q = select(_Row.product_id, _Row.type, func.count()).where(_Row.product_id.is_not(None), _Row.product_id != "")
             for pid, typ, n in s.execute(q.group_by(_Row.product_id, _Row.type)):
                 out[pid] = out.get(pid, 0.0) + w.get(typ, 0.0) * n
-        self._pop = (time.monotonic(), out)
+        self._pop = (time.monotonic(), out, dict(w))
         return out
 
     def _delete(self, where) -> int:

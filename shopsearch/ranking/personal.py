@@ -19,7 +19,7 @@ import numpy as np
 
 from shopsearch.encoders.base import l2n
 
-# How much each kind of event says about taste.
+# How much each kind of event says about taste (the default of Settings.event_weights).
 EVENT_WEIGHTS = {"view": 0.3, "click": 1.0, "add_to_cart": 2.0, "purchase": 3.0}
 
 
@@ -39,14 +39,16 @@ class Profile:
 
 
 def build_profile(events: Iterable[tuple[float, str, str]], index, half_life_s: float = 1800.0,
-                  now: float | None = None, fields: tuple[str, ...] = ("type", "colour", "gender", "usage")) -> Profile:
+                  now: float | None = None, fields: tuple[str, ...] = ("type", "colour", "gender", "usage"),
+                  weights: dict[str, float] | None = None) -> Profile:
     """events: (timestamp, event type, product id), any order."""
     now = now or time.time()
+    weights = EVENT_WEIGHTS if weights is None else weights
     tv, iv, n = None, None, 0
     wt_t = wt_i = 0.0
     attrs: dict[str, dict[str, float]] = {f: {} for f in fields}
     for ts, kind, pid in events:
-        w = EVENT_WEIGHTS.get(kind, 0.0) * math.pow(0.5, max(0.0, now - ts) / half_life_s)
+        w = weights.get(kind, 0.0) * math.pow(0.5, max(0.0, now - ts) / half_life_s)
         pos = index.position(pid) if pid else None
         if w <= 0 or pos is None:
             continue

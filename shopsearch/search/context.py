@@ -147,7 +147,8 @@ class SearchContext:
             ts = getattr(e, "ts", None)
             ts = ts.timestamp() if hasattr(ts, "timestamp") else float(ts or time.time())
             evs.append((ts, getattr(e, "type", ""), getattr(e, "product_id", None)))
-        return build_profile(evs, self.index, self.settings.personal_half_life_s) if evs else None
+        return (build_profile(evs, self.index, self.settings.personal_half_life_s, weights=self.settings.event_weights)
+                if evs else None)
 
     def predicted_p(self, pos: int, name: str, wanted) -> float:
         """Probability, by the image tower's attribute head, that the photo shows a wanted value

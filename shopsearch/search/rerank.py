@@ -44,7 +44,7 @@ def rerank(ctx: SearchContext, plan: Plan, p: Pool, matched: np.ndarray | None, 
             p.add("words", borrowed)
     mods = ctx.modifiers()
     if mods and len(p.pos) and q.sort == "relevance":
-        pop = ctx.events.popularity() if (ctx.events is not None and any(m.field == "popularity" for m in mods)) else None
+        pop = ctx.events.popularity(s.event_weights) if (ctx.events is not None and any(m.field == "popularity" for m in mods)) else None
         for name, contrib in modifier_scores(mods, ctx.index, p.pos, pop).items():
             p.add(name, contrib)
     if q.negative and len(p.pos):
