@@ -123,7 +123,7 @@ class Settings(BaseSettings):
 
     # Meilisearch-compatible API and API keys (docs/api.md)
     meili_index_uid: str = "products"  # the uid the served index has in the Meilisearch API
-    # Search without a key: "auto" while no search key has been issued, "open" always, "key" never
+    # Search without a key: "auto" until the first search key is issued, "open" always, "key" never
     search_auth: Literal["auto", "open", "key"] = "auto"
     keys_path: str | None = None  # the key store (SQLite); default: keys.sqlite in the index folder
     key_rate_limit_per_minute: int = 600  # a new key's limit unless it is given one (0: none)

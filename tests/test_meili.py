@@ -247,8 +247,11 @@ def test_filters_the_fast_way_and_the_mask_way_agree_with_the_catalogue(client, 
     def browse(f):
         return set(ids(ix.search("", {"filter": f, "limit": 1000})))
 
+    mugs = [{"id": m["id"], "gender": m["gender"], "articleType": m["type"], "baseColour": m["colour"], "usage": "",
+             **m["attrs"]} for m in PRICED]
+
     def where(pred):
-        return {r["id"] for r in rows if pred(r)}
+        return {r["id"] for r in rows + mugs if pred(r)}
 
     assert browse("colour = Black OR gender = Women") == where(lambda r: r["baseColour"] == "Black" or
                                                                 r["gender"] == "Women")
@@ -463,20 +466,23 @@ def test_instantsearch_page_against_shopsearch(site, page_server):
             hits = shown()
             assert hits != browse and "Watches" in pg.locator(".hit").first.get_attribute("data-type")
             before = pg.inner_text("#stats")
-            item = pg.locator(".ais-RefinementList-item").nth(1)
-            value = item.locator(".ais-RefinementList-labelText").inner_text()
-            count = int(item.locator(".ais-RefinementList-count").inner_text())
-            item.locator("input").check()
+            first = pg.locator(".ais-RefinementList-item").nth(1)
+            value = first.locator(".ais-RefinementList-labelText").inner_text()
+            count = int(first.locator(".ais-RefinementList-count").inner_text())
+            # by its value: a picked item moves to the top of the list
+            box = pg.locator(f".ais-RefinementList-checkbox[value='{value}']")
+            box.check()
             pg.wait_for_function("(v) => [...document.querySelectorAll('.hit')].every(e => e.dataset.type === v)",
                                  arg=value)
             assert pg.inner_text("#stats") != before and f"{count} result" in pg.inner_text("#stats")
-            item.locator("input").uncheck()
+            box.uncheck()
             pg.wait_for_function("(b) => document.querySelector('#stats').innerText === b", arg=before)
             page1 = shown()
             pg.locator(".ais-Pagination-item--page").nth(1).locator("a").click()
             pg.wait_for_function("(p1) => { const ids = [...document.querySelectorAll('.hit')].map(e => e.dataset.id);"
                                  " return ids.length && ids.every(i => !p1.includes(i)); }", arg=page1)
             assert set(shown()).isdisjoint(page1)
+            assert pg.locator(".hit img").count() == 8  # photos from the Shopsearch server
             pg.wait_for_function("[...document.querySelectorAll('.hit img')].every(i => i.complete && i.naturalWidth)")
             pg.screenshot(path=str(shots / "instantsearch.png"), full_page=True)
         finally:

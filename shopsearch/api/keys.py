@@ -72,6 +72,7 @@ class KeyStore:
                          "scope TEXT NOT NULL, hash TEXT NOT NULL UNIQUE, prefix TEXT NOT NULL, created REAL NOT NULL, "
                          "revoked REAL, rate_limit INTEGER NOT NULL)")
         self._active: dict[str, KeyInfo] = {}
+        self._issued: set[str] = set()
         self._read_at = -math.inf
 
     @classmethod
@@ -130,7 +131,9 @@ class KeyStore:
             with self._lock:
                 rows = self._db.execute("SELECT hash, id, name, scope, prefix, created, revoked, rate_limit "
                                         "FROM api_keys WHERE revoked IS NULL").fetchall()
+                issued = self._db.execute("SELECT DISTINCT scope FROM api_keys").fetchall()
             self._active = {r[0]: self._info(r[1:]) for r in rows}
+            self._issued = {r[0] for r in issued}
             self._read_at = now
         return self._active
 
@@ -138,7 +141,14 @@ class KeyStore:
         return self.active().get(_hash(secret))
 
     def has_scope(self, scope: Scope) -> bool:
+        """A key of this scope is active."""
         return any(k.scope == scope for k in self.active().values())
+
+    def ever_issued(self, scope: Scope) -> bool:
+        """A key of this scope was ever created (revoked ones count: revoking a
+        leaked key must not open the API)."""
+        self.active()
+        return scope in self._issued
 
 
 class RateLimiter:
@@ -191,30 +201,35 @@ class Guard:
         self.limiter = RateLimiter()
 
     def search_open(self) -> bool:
-        """Search without a key: always ("open"), never ("key"), or while no
-        search key has been issued ("auto", the default)."""
+        """Search without a key: always ("open"), never ("key"), or until the first
+        search key is issued ("auto", the default; revoking it does not reopen)."""
         mode = self.settings.search_auth
         if mode == "open":
             return True
         if mode == "key":
             return False
-        return self.store is None or not self.store.has_scope("search")
+        return self.store is None or not self.store.ever_issued("search")
 
     def admin_enabled(self) -> bool:
         return bool(self.settings.admin_token) or (self.store is not None and self.store.has_scope("admin"))
 
     def check(self, authorization: str | None, scope: Scope) -> Caller:
-        """The caller, or Denied. A presented credential is always checked, even
-        where none is needed (a wrong one is refused, not ignored)."""
+        """The caller, or Denied. While search is open, a search request with a
+        credential that is no key passes as anonymous, as on a Meilisearch without a
+        master key (its clients send `Bearer None` when given no key); a real key
+        still counts against its rate limit. Everywhere else a wrong one is refused."""
         if scope == "admin" and not self.admin_enabled():
             raise Denied(403, "api_key_required", "admin endpoints are off: set SHOPSEARCH_ADMIN_TOKEN "
                          "(or create an admin key with `shopsearch keys create --scope admin`) to enable them")
+        open_ = scope == "search" and self.search_open()
         if not authorization:
-            if scope == "search" and self.search_open():
+            if open_:
                 return Caller("anonymous")
             raise Denied(401, "missing_authorization_header",
                          "this endpoint needs a key: send `Authorization: Bearer <key>`")
         if not authorization.startswith("Bearer "):
+            if open_:
+                return Caller("anonymous")
             raise Denied(401, "invalid_api_key", "the Authorization header must be `Bearer <key>`")
         secret = authorization[len("Bearer "):]
         token = self.settings.admin_token
@@ -222,6 +237,8 @@ class Guard:
             return Caller("token")
         key = self.store.find(secret) if self.store is not None else None
         if key is None:
+            if open_:
+                return Caller("anonymous")
             raise Denied(401, "invalid_api_key", "the key is wrong, revoked or unknown")
         if scope == "admin" and key.scope != "admin":
             raise Denied(403, "invalid_api_key", "this is a search-only key: admin endpoints need an admin key")
