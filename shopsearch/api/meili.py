@@ -388,7 +388,8 @@ class Meili:
                 out[k] = v if v is None or isinstance(v, str) else str(v) if isinstance(v, (int, float)) else v
         return out
 
-    def facets(self, eng, cat: _Catalogue, names: list[str], res, q: Query, comp, browse: bool):
+    def facets(self, eng, cat: _Catalogue, names: list[str], res, q: Query, comp,
+               browse: bool) -> tuple[dict[str, dict[str, int]], dict[str, dict[str, float]]]:
         """facetDistribution and facetStats over the whole result. Browsing, the result
         is the filter's mask. With a query, the engine's counts serve type, colour,
         gender and brand; other attributes and stats need the result's positions,
@@ -406,7 +407,8 @@ class Meili:
             got: list[int] = []
             page = 1
             while len(got) < res.total:
-                r = eng.search(q.model_copy(update={"page": page, "page_size": 1000, "facets": False}))
+                with self.slots:
+                    r = eng.search(q.model_copy(update={"page": page, "page_size": 1000, "facets": False}))
                 got.extend(p for p in (ix.position(h.id) for h in r.hits) if p is not None)
                 if len(r.hits) < 1000:
                     break
