@@ -546,14 +546,14 @@ def router(meili: Meili) -> APIRouter:
         return _pick(doc, [f.strip() for f in fields.split(",")] if fields else None)
 
     @r.get("/indexes/{uid}/search", dependencies=auth)
-    async def search_get(uid: str, request: Request, eng=Depends(engine)) -> dict[str, Any]:
+    async def search_get(uid: str, request: Request, eng=Depends(engine)) -> JSONResponse:
         """Search with the parameters in the query string (lists comma-separated)."""
         meili.check_uid(uid)
         p = _from_query(request.query_params)
-        return await run_in_threadpool(meili.search, eng, p)
+        return JSONResponse(await run_in_threadpool(meili.search, eng, p))
 
     @r.post("/indexes/{uid}/search", dependencies=auth, openapi_extra=_body_schema("SearchParams"))
-    async def search_post(uid: str, request: Request, eng=Depends(engine)) -> dict[str, Any]:
+    async def search_post(uid: str, request: Request, eng=Depends(engine)) -> JSONResponse:
         """Meilisearch's search: q, filter, facets, sort, paging, highlighting; plus a
         photo (image, imageId), hybrid and intent."""
         meili.check_uid(uid)
@@ -561,10 +561,10 @@ def router(meili: Meili) -> APIRouter:
             p = SearchParams.model_validate(await _json(request))
         except ValidationError as e:
             raise _invalid(e) from None
-        return await run_in_threadpool(meili.search, eng, p)
+        return JSONResponse(await run_in_threadpool(meili.search, eng, p))
 
     @r.post("/multi-search", dependencies=auth, openapi_extra=_body_schema("MultiSearch"))
-    async def multi_search(request: Request, eng=Depends(engine)) -> dict[str, Any]:
+    async def multi_search(request: Request, eng=Depends(engine)) -> JSONResponse:
         """Several searches in one request (what InstantSearch sends); not federated."""
         try:
             body = MultiSearch.model_validate(await _json(request))
@@ -586,7 +586,7 @@ def router(meili: Meili) -> APIRouter:
                 out.append({"indexUid": q.indexUid, **res})
             return {"results": out}
 
-        return await run_in_threadpool(run)
+        return JSONResponse(await run_in_threadpool(run))
 
     return r
 
