@@ -452,7 +452,11 @@ def test_instantsearch_page_against_shopsearch(site, page_server):
         pg.on("request", lambda r: None if r.url.startswith(("http://127.0.0.1:", "data:", "blob:"))
               else remote.append(r.url))
         try:
-            pg.goto(f"{page_server}/index.html?host={site.base}")
+            # the operator's search-only key, as a shop's page would carry it (this test runs last on
+            # this server: from here on its search needs a key)
+            key = httpx.post(f"{site.base}/admin/keys", json={"name": "page"}, headers=AUTH).json()["key"]
+            assert httpx.post(f"{site.base}/multi-search", json={"queries": []}).status_code == 401
+            pg.goto(f"{page_server}/index.html?host={site.base}&key={key}")
             pg.wait_for_selector(".hit")
 
             def shown() -> list[str]:

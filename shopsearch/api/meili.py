@@ -184,8 +184,9 @@ class _Catalogue:
         self.cols = Columns(ix.column, ix.ids)
         n = len(ix.ids())
         attrs: set[str] = set()
-        # extra attributes: every product up to 50k, else the first 50k (records load on demand)
-        for i in range(min(n, 50_000)):
+        # extra attributes: those of the first 20k products (a large index reads records on
+        # demand; an attribute only later products have is not filterable here)
+        for i in range(min(n, 20_000)):
             attrs.update(ix.product(i).attrs)
         self.extra = attrs - set(DOC_FIELDS)
         self.filterable = {"id", "title", "type", "colour", "gender", "brand", "price"} | self.extra
@@ -545,7 +546,8 @@ def router(meili: Meili) -> APIRouter:
             doc = document(eng.index.product(pos))
         return _pick(doc, [f.strip() for f in fields.split(",")] if fields else None)
 
-    @r.get("/indexes/{uid}/search", dependencies=auth)
+    @r.get("/indexes/{uid}/search", dependencies=auth, openapi_extra={"parameters": [
+        {"name": k, "in": "query", "required": False, "schema": {"type": "string"}} for k in sorted(GET_PARAMS)]})
     async def search_get(uid: str, request: Request, eng=Depends(engine)) -> JSONResponse:
         """Search with the parameters in the query string (lists comma-separated)."""
         meili.check_uid(uid)
