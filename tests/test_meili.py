@@ -493,3 +493,24 @@ def test_instantsearch_page_against_shopsearch(site, page_server):
             browser.close()
     assert not errors, errors
     assert not remote, remote
+
+
+def test_filter_parser_never_fails_otherwise_on_any_string():
+    """Any text either parses or is a FilterError (a 400), never another exception (a 500)."""
+    from hypothesis import given, settings, strategies as st
+
+    cols, ids, filterable = _columns()
+    alphabet = st.sampled_from(list("()[],=!<>'\"\\ \t") + ["colour", "price", "year", "AND", "OR", "NOT", "TO",
+                                                             "IN", "EXISTS", "IS", "NULL", "EMPTY", "Black",
+                                                             "10", "2.5", "nan", "inf", "-1", "é", "\x00"])
+
+    @settings(max_examples=400, deadline=None)
+    @given(st.lists(alphabet, max_size=14).map(" ".join) | st.text(max_size=40))
+    def check(src):
+        try:
+            node = parse_filter(src)
+            compile_filter(node, cols, lambda: ids, filterable)
+        except FilterError:
+            pass
+
+    check()
