@@ -385,8 +385,10 @@ class Meili:
         for k, v in doc.items():
             if isinstance(v, str) and k in fields and rx is not None:
                 out[k] = rx.sub(lambda m: pre + m.group(0) + post, v)
+            elif isinstance(v, (int, float)) and not isinstance(v, bool):
+                out[k] = str(v)  # Meilisearch formats numbers as text
             else:
-                out[k] = v if v is None or isinstance(v, str) else str(v) if isinstance(v, (int, float)) else v
+                out[k] = v
         return out
 
     def facets(self, eng, cat: _Catalogue, names: list[str], res, q: Query, comp,
