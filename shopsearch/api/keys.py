@@ -78,12 +78,18 @@ class KeyStore:
     @classmethod
     def for_index(cls, location: str | Path, settings: Settings) -> "KeyStore | None":
         """The store that goes with an index (None for a Milvus index without SHOPSEARCH_KEYS_PATH)."""
-        if settings.keys_path:
-            return cls(settings.keys_path, settings.key_rate_limit_per_minute)
         loc = str(location)
-        if loc.startswith(("http://", "https://", "tcp://", "grpc://")):
+        if settings.keys_path:
+            path = Path(settings.keys_path)
+        elif loc.startswith(("http://", "https://", "tcp://", "grpc://")) or not Path(loc).is_dir():
             return None
-        return cls(Path(loc) / "keys.sqlite", settings.key_rate_limit_per_minute)
+        else:
+            path = Path(loc) / "keys.sqlite"
+        try:
+            return cls(path, settings.key_rate_limit_per_minute)
+        except sqlite3.Error as e:  # a read-only folder: serve on, with the admin token only
+            log.warning("no key store at %s (%s): only the admin token works", path, e)
+            return None
 
     def _info(self, row: tuple) -> KeyInfo:
         return KeyInfo(id=row[0], name=row[1], scope=row[2], prefix=row[3], created=row[4], revoked=row[5],
