@@ -453,6 +453,21 @@ def _cond(c: Cond, cols: Columns) -> np.ndarray:
     return ~m if c.op in ("!=", "NOT_IN") else m
 
 
+class IdList(list):
+    """The ids a mask selected, for `Filters.ids`. Nothing mutates it, so a deep copy
+    (the engine copies a query's filters on every search) is the list itself: copying
+    thousands of ids one by one cost more than finding them."""
+
+    def __deepcopy__(self, memo: dict) -> "IdList":
+        return self
+
+
+def id_filters(mask: np.ndarray, ids: list[str]) -> Filters:
+    """`Filters` that select exactly the positions set in `mask` (NOTHING if none)."""
+    picked = IdList([ids[i] for i in np.flatnonzero(mask)] or [NOTHING])
+    return Filters.model_construct(ids=picked)  # validated already: every id is the index's own
+
+
 @dataclass
 class Compiled:
     """A filter ready for the engine; `mask` is set when it went the slow way."""
@@ -477,6 +492,4 @@ def compile_filter(node: Node | None, cols: Columns, ids: Callable[[], list[str]
     if fast is not None:
         return Compiled(fast, attrs=names)
     mask = evaluate(node, cols)
-    all_ids = ids()
-    picked = [all_ids[i] for i in np.flatnonzero(mask)]
-    return Compiled(Filters(ids=picked or [NOTHING]), mask=mask, fast=False, attrs=names)
+    return Compiled(id_filters(mask, ids()), mask=mask, fast=False, attrs=names)

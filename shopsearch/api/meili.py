@@ -29,10 +29,10 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from shopsearch.api.filter_syntax import NOTHING, Columns, FilterError, compile_filter, parse_filter
+from shopsearch.api.filter_syntax import Columns, FilterError, compile_filter, id_filters, parse_filter
 from shopsearch.api.keys import Denied, Guard
 from shopsearch.api.uploads import MAX_IMAGES, check_image, sniff
-from shopsearch.schema import FACET_FIELDS, Filters, Product, Query, Weights
+from shopsearch.schema import FACET_FIELDS, Product, Query, Weights
 from shopsearch.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -326,13 +326,16 @@ class Meili:
 
             core = [f for f in facets if f in FACET_FIELDS]
             engine_facets = bool(core) and not browse
+            # facets beyond the engine's four (or stats) over a query's hits need their positions:
+            # the first thousand come with the hits themselves when the page lies among them
+            head_is_pool = not browse and any(f not in FACET_FIELDS for f in facets) and start + want <= 1000
+            if head_is_pool:
+                epage, esize, skip = 1, 1000, start
             filters = comp.filters
             if engine_facets and comp.fast and any(getattr(filters, f) for f in FACET_FIELDS):
                 # Meilisearch counts facets over the filtered hits; the engine, given these as
                 # facet filters, would count each as if it were off (multi-select). As ids, it does not.
-                m = ix.mask(filters)
-                ids = ix.ids()
-                filters = Filters(ids=[ids[i] for i in np.flatnonzero(m)] or [NOTHING])
+                filters = id_filters(ix.mask(filters), ix.ids())
             weights = Weights()
             if p.hybrid is not None:
                 r = p.hybrid.semanticRatio
@@ -354,7 +357,7 @@ class Meili:
             else:
                 body.update(limit=20 if p.limit is None else p.limit, offset=start, estimatedTotalHits=res.total)
             if p.facets is not None:
-                dist, stats = self.facets(eng, cat, facets, res, q, comp, browse)
+                dist, stats = self.facets(eng, cat, facets, res, q, comp, browse, head_is_pool)
                 body["facetDistribution"], body["facetStats"] = dist, stats
             if res.intent is not None:
                 body["intent"] = res.intent
@@ -391,12 +394,13 @@ class Meili:
                 out[k] = v
         return out
 
-    def facets(self, eng, cat: _Catalogue, names: list[str], res, q: Query, comp,
-               browse: bool) -> tuple[dict[str, dict[str, int]], dict[str, dict[str, float]]]:
+    def facets(self, eng, cat: _Catalogue, names: list[str], res, q: Query, comp, browse: bool,
+               head_is_pool: bool = False) -> tuple[dict[str, dict[str, int]], dict[str, dict[str, float]]]:
         """facetDistribution and facetStats over the whole result. Browsing, the result
         is the filter's mask. With a query, the engine's counts serve type, colour,
         gender and brand; other attributes and stats need the result's positions,
-        fetched a thousand at a time (the cost of asking for them)."""
+        fetched a thousand at a time (the cost of asking for them; `head_is_pool`:
+        `res` is already the first thousand)."""
         ix = eng.index
         dist: dict[str, dict[str, int]] = {}
         stats: dict[str, dict[str, float]] = {}
@@ -409,7 +413,10 @@ class Meili:
         elif any(f not in FACET_FIELDS for f in names):
             got: list[int] = []
             page = 1
-            while len(got) < res.total:
+            if head_is_pool:
+                got.extend(p for p in (ix.position(h.id) for h in res.hits) if p is not None)
+                page = 2 if len(res.hits) == 1000 else 0
+            while page and len(got) < res.total:
                 with self.slots:
                     r = eng.search(q.model_copy(update={"page": page, "page_size": 1000, "facets": False}))
                 got.extend(p for p in (ix.position(h.id) for h in r.hits) if p is not None)
