@@ -323,6 +323,62 @@ def serve(
     run_server(path, host or s.host, port or s.port, s, engine=eng)
 
 
+keys_app = typer.Typer(no_args_is_help=True, help="API keys: search-only keys for pages and the public API, "
+                       "admin keys for the rest (stored hashed; the secret is shown once).")
+app.add_typer(keys_app, name="keys")
+
+
+def _keys(index: Optional[str]):
+    from shopsearch.api.keys import KeyStore
+
+    path = _index_path(index)
+    store = KeyStore.for_index(path, get_settings())
+    if store is None:
+        _fail(f"{path} keeps no key store: set SHOPSEARCH_KEYS_PATH")
+    if not get_settings().keys_path and not (Path(path) / "records.sqlite").exists():
+        _fail(f"No index at {path}")
+    return store
+
+
+@keys_app.command("create")
+def keys_create(
+    name: str = typer.Argument(..., help="What the key is for, e.g. 'storefront'."),
+    scope: str = typer.Option("search", "--scope", help="search (search endpoints only) or admin (everything)."),
+    rate: Optional[int] = typer.Option(None, "--rate", help="Requests a minute (0: no limit; default from settings)."),
+    index: Optional[str] = IndexOpt,
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Create a key and print its secret (this once: only its hash is kept)."""
+    if scope not in ("search", "admin"):
+        _fail("--scope is search or admin")
+    k = _keys(index).create(name, scope, rate)  # type: ignore[arg-type]
+    if as_json:
+        typer.echo(k.model_dump_json())
+    else:
+        typer.echo(f"{k.id}  {k.scope}  {k.name}  {k.rate_limit_per_minute}/min\n{k.key}")
+
+
+@keys_app.command("list")
+def keys_list(index: Optional[str] = IndexOpt, as_json: bool = typer.Option(False, "--json")) -> None:
+    """The keys (never their secrets)."""
+    keys = _keys(index).list()
+    if as_json:
+        typer.echo(json.dumps([k.model_dump() for k in keys]))
+        return
+    for k in keys:
+        state = "revoked" if k.revoked else "active"
+        typer.echo(f"{k.id}  {k.scope:<6}  {state:<7}  {k.rate_limit_per_minute:>6}/min  {k.prefix}...  {k.name}")
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: str = typer.Argument(...), index: Optional[str] = IndexOpt) -> None:
+    """Revoke a key: a running server refuses it within a second."""
+    store = _keys(index)
+    if store.get(key_id) is None:
+        _fail(f"no key {key_id}")
+    typer.echo(f"revoked {key_id}" if store.revoke(key_id) else f"{key_id} was already revoked")
+
+
 @app.command()
 def tune(
     queries: Path = typer.Option(..., "--queries", help="Query JSONL with judgments in --qrels."),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -137,6 +138,14 @@ class Settings(BaseSettings):
     search_concurrency: int = 2  # searches run at once (the cores); the rest queue
     media_concurrency: int = 1  # voice/video transcriptions at once (each uses every core)
     media_queue_max: int = 6  # clips that may wait for a slot; more get 429 + Retry-After (bounded latency)
+
+    # Meilisearch-compatible API and API keys (docs/api.md)
+    meili_index_uid: str = "products"  # the uid the served index has in the Meilisearch API
+    # Search without a key: "auto" until the first search key is issued, "open" always, "key" never
+    search_auth: Literal["auto", "open", "key"] = "auto"
+    keys_path: str | None = None  # the key store (SQLite); default: keys.sqlite in the index folder
+    key_rate_limit_per_minute: int = 600  # a new key's limit unless it is given one (0: none)
+    cors_origins: list[str] = []  # origins whose pages may call the API (JSON list; ["*"]: any)
 
 
 @lru_cache(maxsize=1)

@@ -43,7 +43,7 @@ def no_trace(r: httpx.Response) -> httpx.Response:
 
 def test_health_docs_and_page(api):
     h = api.get("/health").json()
-    assert h["status"] == "ok" and h["products"] == 200 and h["text_encoder"] == "all-MiniLM-L6-v2"
+    assert h["status"] == "available" and h["products"] == 200 and h["text_encoder"] == "all-MiniLM-L6-v2"
     spec = api.get("/openapi.json").json()
     assert {"/search", "/products/{product_id}", "/events", "/suggest", "/health"} <= set(spec["paths"])
     refs = set(re.findall(r'"\$ref": "#/components/schemas/([^"]+)"', json.dumps(spec)))

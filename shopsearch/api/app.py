@@ -4,7 +4,6 @@ at start-up; request handlers only search."""
 from __future__ import annotations
 
 import asyncio
-import hmac
 import html
 import logging
 import tempfile
@@ -15,9 +14,10 @@ from pathlib import Path
 from string import Template
 from typing import Any, Literal
 
-from fastapi import Depends, FastAPI, Header, HTTPException, Request
+from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi import Query as QueryParam
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
@@ -25,6 +25,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
+from shopsearch.api import keys, meili
 from shopsearch.api.uploads import MAX_IMAGES, check_image, read_form, read_upload, sniff
 from shopsearch.catalog.ingest import delete as delete_products, upsert_products
 from shopsearch.events.store import Event, EventStore
@@ -191,11 +192,16 @@ def create_app(index: str | Path, settings: Settings | None = None, engine=None)
     def events(request: Request) -> EventStore:
         return request.app.state.events
 
-    def admin(authorization: str | None = Header(default=None)) -> None:
-        if not s.admin_token:
-            raise HTTPException(403, "admin endpoints are off: set SHOPSEARCH_ADMIN_TOKEN to enable them")
-        if not hmac.compare_digest((authorization or "").encode(), f"Bearer {s.admin_token}".encode()):
-            raise HTTPException(401, "missing or wrong admin token", headers={"WWW-Authenticate": "Bearer"})
+    # The admin token (the bootstrap) or an admin key for the admin endpoints; search
+    # is open until search keys are issued (settings.search_auth), then needs one.
+    guard = keys.Guard(s, keys.KeyStore.for_index(index, s))
+    admin = keys.dependency(guard, "admin")
+    search_key = keys.dependency(guard, "search")
+    app.include_router(keys.admin_router(guard))
+    meili.install(app, s, slots, guard)  # the Meilisearch-compatible API (docs/api.md)
+    if s.cors_origins:  # pages on other origins (an InstantSearch page) may call the API
+        app.add_middleware(CORSMiddleware, allow_origins=s.cors_origins, allow_methods=["GET", "POST", "DELETE"],
+                           allow_headers=["*"], max_age=600)
 
     def run(eng, req: SearchRequest, images: list | None = None, audio_text: str | None = None) -> ApiResult:
         text = " ".join(t for t in (req.text, audio_text) if t) or None
@@ -219,11 +225,12 @@ def create_app(index: str | Path, settings: Settings | None = None, engine=None)
 
     @app.get("/health")
     def health(eng=Depends(engine)) -> dict:
+        """Open to all: "available" is what Meilisearch clients look for."""
         st = eng.stats()
-        return {"status": "ok", "products": st["products"], "text_encoder": st["text_encoder"],
+        return {"status": "available", "products": st["products"], "text_encoder": st["text_encoder"],
                 "image_encoder": st["image_encoder"]}
 
-    @app.get("/search", response_model=ApiResult)
+    @app.get("/search", response_model=ApiResult, dependencies=[Depends(search_key)])
     def search_get(q: str = "", page: int = 1, page_size: int | None = None, sort: str = "relevance",
                    type: str | None = None, colour: str | None = None, gender: str | None = None,
                    brand: str | None = None, price_min: float | None = None, price_max: float | None = None,
@@ -282,7 +289,7 @@ def create_app(index: str | Path, settings: Settings | None = None, engine=None)
                     media_waiting[0] -= 1
         return run(eng, req, images + frames, spoken or None)
 
-    @app.post("/search", response_model=ApiResult, openapi_extra={"requestBody": {"content": {
+    @app.post("/search", response_model=ApiResult, dependencies=[Depends(search_key)], openapi_extra={"requestBody": {"content": {
         "application/json": {"schema": {"$ref": "#/components/schemas/SearchRequest"}},
         "multipart/form-data": {"schema": {"type": "object", "properties": {
             "query": {"type": "string", "description": "a SearchRequest as JSON"},
@@ -332,14 +339,14 @@ def create_app(index: str | Path, settings: Settings | None = None, engine=None)
             raise HTTPException(404, f"no product {product_id!r}")
         return pos
 
-    @app.get("/products/{product_id}")
+    @app.get("/products/{product_id}", dependencies=[Depends(search_key)])
     def product(product_id: str, eng=Depends(engine)) -> dict:
         p = eng.index.product(_pos(eng, product_id))
         d = p.model_dump(exclude={"image"})
         d["image_url"] = f"/images/{p.id}" if p.image else None
         return d
 
-    @app.get("/products/{product_id}/similar", response_model=ApiResult)
+    @app.get("/products/{product_id}/similar", response_model=ApiResult, dependencies=[Depends(search_key)])
     def similar(product_id: str, page_size: int = 20, page: int = 1, eng=Depends(engine)) -> ApiResult:
         _pos(eng, product_id)
         with slots:
@@ -364,7 +371,7 @@ def create_app(index: str | Path, settings: Settings | None = None, engine=None)
             raise HTTPException(404, f"product {product_id!r} has no photo")
         return FileResponse(path, media_type=mime, headers=headers)
 
-    @app.get("/suggest")
+    @app.get("/suggest", dependencies=[Depends(search_key)])
     def suggest(q: str = QueryParam("", max_length=200), limit: int = 8, eng=Depends(engine)) -> dict:
         return {"q": q, "suggestions": eng.vocab.suggest(q, limit=min(max(limit, 1), 20)) if q.strip() else []}
 
@@ -444,10 +451,15 @@ def create_app(index: str | Path, settings: Settings | None = None, engine=None)
                                       "429": "busy transcribing: retry after Retry-After seconds",
                                       "415": "not a supported file type"})
                     if path.startswith("/admin"):
-                        codes.update({"401": "missing or wrong admin token", "403": "admin endpoints are off",
+                        codes.update({"401": "missing or wrong admin token or key",
+                                      "403": "admin endpoints are off, or a search-only key",
                                       "413": "too many products in one request"})
+                    if path in ("/search", "/suggest") or path.startswith(("/products", "/admin")):
+                        codes.setdefault("401", "missing or wrong key")
+                        codes.setdefault("429", "the key's rate limit is used up: retry after Retry-After seconds")
                     for code, what in codes.items():
                         op.setdefault("responses", {})[code] = {"description": what, **err}
+            meili.document_openapi(spec)
             app.openapi_schema = spec
         return app.openapi_schema
 
