@@ -43,7 +43,7 @@ def main() -> None:
         res = eng.search(query)
         sim = np.array([h.parts.get("text_sim", 0.0) for h in res.hits])
         bm = np.array([h.parts.get("bm25_score", 0.0) for h in res.hits])
-        rel = np.array([qrels.get(q["qid"], {}).get(h.id, 0) >= 1 for h in res.hits])
+        rel = np.array([qrels.gains.get(q["qid"], {}).get(h.id, 0) > 0 for h in res.hits])
         rows.append((sim, bm / bm.max() if bm.max() > 0 else bm, rel))
         full = to_query(q, 10)
         full.facets = True
