@@ -86,7 +86,7 @@ class Settings(BaseSettings):
     # those of it; otherwise candidates whose text similarity reaches count_text_sim or
     # whose BM25 score reaches count_bm25_share of the best (bench/counts.py chose them
     # on the dev-t queries).
-    count_text_sim: float = 0.5
+    count_text_sim: float = 0.675
     count_bm25_share: float = 0.5
     # A photo with words ("in red"): the photo's type is every type the image tower's type
     # head and neighbours give at least this share of the top probability (at most two)
