@@ -16,7 +16,7 @@ Opt-in (`shopsearch train --memory 5`, or `python -m shopsearch.encoders.memory`
 on a trained model). On the shipped fashion model it raised KAGL R@1 from 0.044
 to 0.069 and MRR from 0.125 to 0.144, left R@10, dev-x and dev-t flat, and cost
 the distorted-photo rank-1 (0.973 to 0.963): the borrowed captions pull a
-photo's aligned vector towards its look-alikes (docs/experiments/image-tower.md)."""
+photo's aligned vector towards its look-alikes (docs/image-tower.md)."""
 
 from __future__ import annotations
 
