@@ -2,7 +2,7 @@
 
 A frozen ImageNet trunk tells a shirt from a shoe but not a Tshirt from a Top, nor
 navy from black: its heads stopped at type 0.83 and colour family 0.69 on unseen
-photos however they were trained (docs/image-tower.md). Training every layer on
+photos however they were trained (docs/experiments/image-tower.md). Training every layer on
 the catalogue's (photo, caption, attributes) triples fixes that, and near the
 catalogue's 60x80 size (input 84x112) it costs about four minutes an epoch over
 35,000 products on two CPU cores. The result is exported as a trunk graph with
@@ -41,7 +41,7 @@ class FinetuneConfig:
     head_lr: float = 2e-3
     weight_decay: float = 0.02
     # The 60x80 photos' own 3:4 shape, enlarged. 84x112 beat 72x96 at the same training time (median of 3 seeds:
-    # type 0.869 -> 0.876, colour family 0.733 -> 0.736, brand 0.502 -> 0.510; docs/image-tower.md).
+    # type 0.869 -> 0.876, colour family 0.733 -> 0.736, brand 0.502 -> 0.510; docs/experiments/image-tower.md).
     width: int = 84
     height: int = 112
     hidden: int = 1024

@@ -84,7 +84,7 @@ class TrainConfig:
     finetune_instance: float = 0.0  # instance discrimination between two views of a photo (doubles the fine-tuning)
     finetune_min_products: int = 2000  # fewer training products than this: too few to fine-tune on, keep it frozen
     # Caption memory (memory.py): how many training photos lend a photo their captions; 0, the default,
-    # builds none (it raised KAGL R@1 but cost the distorted-photo rank-1, docs/image-tower.md).
+    # builds none (it raised KAGL R@1 but cost the distorted-photo rank-1, docs/experiments/image-tower.md).
     memory_k: int = 0
     memory_weight: float = 1.0
 
