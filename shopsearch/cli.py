@@ -370,6 +370,92 @@ def keys_list(index: Optional[str] = IndexOpt, as_json: bool = typer.Option(Fals
         typer.echo(f"{k.id}  {k.scope:<6}  {state:<7}  {k.rate_limit_per_minute:>6}/min  {k.prefix}...  {k.name}")
 
 
+rules_app = typer.Typer(no_args_is_help=True, help="Merchandising rules: pin, hide, bury or boost products for "
+                        "the queries a rule matches (a served index applies a change within a second).")
+app.add_typer(rules_app, name="rules")
+synonyms_app = typer.Typer(no_args_is_help=True, help="Synonyms: multi-way sets, or one-way with --input.")
+app.add_typer(synonyms_app, name="synonyms")
+
+
+def _open(index: Optional[str]):
+    from shopsearch.index.base import open_index
+
+    try:
+        return open_index(_index_path(index))
+    except FileNotFoundError as e:
+        _fail(str(e))
+
+
+def _model(cls, text: str):
+    from pydantic import ValidationError
+
+    try:
+        return cls.model_validate_json(text)
+    except ValidationError as e:
+        _fail("; ".join(f"{'.'.join(map(str, x['loc'])) or 'rule'}: {x['msg']}" for x in e.errors()))
+
+
+@rules_app.command("add")
+def rules_add(rule: str = typer.Argument(..., help='The rule as JSON, or @file.json: {"id": "summer-dress", '
+                                         '"match": {"query": "red dress"}, "pin": [{"id": "123", "position": 1}]}'),
+              index: Optional[str] = IndexOpt) -> None:
+    """Create or replace a rule by its id."""
+    from shopsearch.ranking.rules import Rule, save_rule
+
+    text = Path(rule[1:]).read_text(encoding="utf-8") if rule.startswith("@") else rule
+    r = _model(Rule, text)
+    typer.echo(f"{'replaced' if save_rule(_open(index), r) else 'added'} rule {r.id}")
+
+
+@rules_app.command("list")
+def rules_list(index: Optional[str] = IndexOpt) -> None:
+    """The rules, one JSON object a line."""
+    from shopsearch.ranking.rules import list_rules
+
+    for r in list_rules(_open(index)):
+        typer.echo(r.model_dump_json(exclude_defaults=True))
+
+
+@rules_app.command("delete")
+def rules_delete(rule_id: str = typer.Argument(...), index: Optional[str] = IndexOpt) -> None:
+    from shopsearch.ranking.rules import delete_rule
+
+    if not delete_rule(_open(index), rule_id):
+        _fail(f"no rule {rule_id}")
+    typer.echo(f"deleted rule {rule_id}")
+
+
+@synonyms_app.command("add")
+def synonyms_add(set_id: str = typer.Argument(..., help="The set's id."),
+                 words: list[str] = typer.Argument(..., help="The synonyms."),
+                 one_way: Optional[str] = typer.Option(None, "--input", help="One-way: only this word finds them."),
+                 index: Optional[str] = IndexOpt) -> None:
+    """Create or replace a synonym set: `shopsearch synonyms add kicks sneakers trainers kicks`."""
+    import json as _json
+
+    from shopsearch.query.synonyms import SynonymSet, save_synonyms
+
+    s = _model(SynonymSet, _json.dumps({"id": set_id, "synonyms": words, "input": one_way}))
+    typer.echo(f"{'replaced' if save_synonyms(_open(index), s) else 'added'} synonym set {s.id}")
+
+
+@synonyms_app.command("list")
+def synonyms_list(index: Optional[str] = IndexOpt) -> None:
+    from shopsearch.query.synonyms import list_synonyms
+
+    for s in list_synonyms(_open(index)):
+        typer.echo(s.model_dump_json(exclude_none=True))
+
+
+@synonyms_app.command("delete")
+def synonyms_delete(set_id: str = typer.Argument(...), index: Optional[str] = IndexOpt) -> None:
+    from shopsearch.query.synonyms import delete_synonyms
+
+    if not delete_synonyms(_open(index), set_id):
+        _fail(f"no synonym set {set_id}")
+    typer.echo(f"deleted synonym set {set_id}")
+
+
 @keys_app.command("revoke")
 def keys_revoke(key_id: str = typer.Argument(...), index: Optional[str] = IndexOpt) -> None:
     """Revoke a key: a running server refuses it within a second."""

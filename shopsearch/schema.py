@@ -135,6 +135,7 @@ class Hit(BaseModel):
     price: float | None = None
     attrs: dict[str, str] = Field(default_factory=dict)
     has_image: bool = False
+    rules: list[str] = Field(default_factory=list)  # merchandising rules that placed or moved it
 
 
 class SearchResult(BaseModel):
@@ -146,4 +147,5 @@ class SearchResult(BaseModel):
     facets: dict[str, dict[str, int]] = Field(default_factory=dict)
     intent: dict[str, Any] | None = None
     profile: dict[str, Any] | None = None  # the session profile that re-ranked the results
+    rules: list[str] = Field(default_factory=list)  # merchandising rules this query matched
     took_ms: float = 0.0

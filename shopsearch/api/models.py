@@ -47,6 +47,7 @@ class ApiHit(BaseModel):
     price: float | None
     attrs: dict[str, str]
     image_url: str | None
+    rules: list[str] = []  # merchandising rules that placed or moved it
 
 
 class ApiResult(BaseModel):
@@ -61,16 +62,17 @@ class ApiResult(BaseModel):
     profile: dict[str, Any] | None
     transcript: str | None = None
     took_ms: float
+    rules: list[str] = []  # merchandising rules this query matched
 
     @classmethod
     def of(cls, res: SearchResult, transcript: str | None = None) -> "ApiResult":
         return cls(
             query_id=uuid.uuid4().hex, total=res.total, related=res.related, page=res.page,
             page_size=res.page_size, facets=res.facets, intent=res.intent, profile=res.profile,
-            took_ms=res.took_ms, transcript=transcript,
+            took_ms=res.took_ms, transcript=transcript, rules=res.rules,
             hits=[ApiHit(id=h.id, title=h.title, score=h.score, parts=h.parts, type=h.type, colour=h.colour,
                          gender=h.gender, brand=h.brand, price=h.price, attrs=h.attrs,
-                         image_url=f"/images/{h.id}" if h.has_image else None) for h in res.hits],
+                         image_url=f"/images/{h.id}" if h.has_image else None, rules=h.rules) for h in res.hits],
         )
 
 

@@ -158,6 +158,11 @@ class Index(ABC):
         """A number that changes with every write (caches key on it)."""
         return int(self.get_meta("generation", 0) or 0)
 
+    def meta_generation(self) -> int:
+        """The write generation as stored now, for what lives in the metadata only (rules,
+        synonyms): a change there is seen at once, without waiting for a new view."""
+        return self.generation()
+
     def close(self) -> None:  # pragma: no cover - default no-op
         pass
 

@@ -354,6 +354,10 @@ class EmbeddedIndex(Index):
         finally:
             self._reloader = None
 
+    def meta_generation(self) -> int:
+        with self._lock:
+            return _generation(self.db)
+
     def generation(self) -> int:
         """Write generation of the snapshot in use (cheap: no database round trip)."""
         self.snapshot()

@@ -49,6 +49,7 @@ class Intent:
     # model: what it became, how sure, and why (for the why panel)
     mappings: list[dict[str, Any]] = field(default_factory=list)
     expansions: list[str] = field(default_factory=list)  # catalogue words for the lexical retriever
+    synonyms: list[str] = field(default_factory=list)  # the operator's synonyms of the query's words
     cheaper: bool = False  # "cheaper", "less expensive": below the price of what a photo shows
     photo: bool = False  # the words modify a query photo (search/plan.py, photo_and_words)
 

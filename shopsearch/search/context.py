@@ -18,9 +18,11 @@ from shopsearch.encoders.base import load_encoder
 from shopsearch.index.base import Index, IndexMismatch
 from shopsearch.query.concepts import EmbeddingMatcher
 from shopsearch.query.parser import Intent, parse
-from shopsearch.query.vocab import Vocabulary
+from shopsearch.query.synonyms import Synonyms
+from shopsearch.query.vocab import Vocabulary, zh_table
 from shopsearch.ranking.modifiers import Modifier
 from shopsearch.ranking.personal import Profile, build_profile
+from shopsearch.ranking.rules import RuleBook
 from shopsearch.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -53,6 +55,8 @@ class SearchContext:
         self._tuned = PerGeneration(lambda: self.index.get_meta("fusion_weights") or {})
         self._mods = PerGeneration(self._load_modifiers)
         self._facet_like = PerGeneration(dict)
+        self._rules = PerGeneration(lambda: RuleBook.from_meta(self.index.get_meta("rules")))
+        self._synonyms = PerGeneration(lambda: Synonyms.from_meta(self.index.get_meta("synonyms")))
         self._brands = None
 
     # -- heavy objects -------------------------------------------------------------
@@ -105,7 +109,18 @@ class SearchContext:
         return EmbeddingMatcher(vocab.concepts, self.encoder.encode_text, families)
 
     def parse(self, text: str) -> Intent:
-        return parse(text, self.vocab, self.matcher, self.settings.concept_strong)
+        """The intent of a query, with the operator's synonyms applied first (query/synonyms.py)."""
+        synonyms = self._synonyms.get(self.index.meta_generation())
+        if not synonyms:
+            return parse(text, self.vocab, self.matcher, self.settings.concept_strong)
+        vocab = self.vocab
+        lex = vocab.lexicon
+        known = lambda w: w in lex.entries or w in zh_table() or vocab.words.get(w, 0) > 0  # noqa: E731
+        rewritten, extra, why = synonyms.rewrite(text, known)
+        intent = parse(rewritten, vocab, self.matcher, self.settings.concept_strong)
+        intent.text, intent.synonyms = text, extra
+        intent.mappings = why + intent.mappings
+        return intent
 
     def tuned(self) -> dict[str, dict[str, float]]:
         """Fusion weights learned by `shopsearch tune`, per query type."""
@@ -118,6 +133,10 @@ class SearchContext:
     def _load_modifiers(self) -> list[Modifier]:
         raw = self.index.get_meta("score_modifiers")
         return [Modifier.parse(d) for d in (raw if raw is not None else self.settings.score_modifiers)]
+
+    def rules(self) -> RuleBook:
+        """The operator's merchandising rules (ranking/rules.py), as stored now."""
+        return self._rules.get(self.index.meta_generation())
 
     def facet_like(self, name: str) -> float:
         """1.0 when a field has few distinct values per product (a real facet), else 0.0."""

@@ -20,7 +20,7 @@ from shopsearch.query.parser import Intent
 from shopsearch.schema import FACET_FIELDS, Query, SearchResult
 from shopsearch.search.context import SearchContext
 from shopsearch.search.facets import count, keep_picked
-from shopsearch.search.fuse import matched, pool
+from shopsearch.search.fuse import matched, pool, rules_for, without_hidden
 from shopsearch.search.page import page
 from shopsearch.search.plan import Plan, Vectors, embed_photos, make_plan, photo_and_words, tuned_weights
 from shopsearch.search.rerank import rerank
@@ -88,16 +88,17 @@ class Engine:
                 # a photo and words: one intent, the photo's type and look changed by what the words ask
                 image_vectors, intent = photo_and_words(self.ctx, q, intent)
             plan = make_plan(self.ctx, q, image_vectors, intent, text_vector, started)
-            p = pool(self.ctx, plan, retrieve(self.ctx, plan))
+            effects = rules_for(self.ctx, plan)
+            p = without_hidden(self.ctx, pool(self.ctx, plan, retrieve(self.ctx, plan)), effects)
             m, by_intent = matched(self.ctx, plan, p)
-            res = page(self.ctx, plan, rerank(self.ctx, plan, p, m, by_intent))
+            res = page(self.ctx, plan, rerank(self.ctx, plan, p, m, by_intent, effects), effects)
             if q.facets:
                 self._disjunctive_facets(plan, res)
             return res
 
     def _matching(self, plan: Plan) -> np.ndarray:
         """The rows that match a plan (no ranking): for facet counts."""
-        p = pool(self.ctx, plan, retrieve(self.ctx, plan))
+        p = without_hidden(self.ctx, pool(self.ctx, plan, retrieve(self.ctx, plan)), rules_for(self.ctx, plan))
         m, _ = matched(self.ctx, plan, p)
         return p.pos if m is None else p.pos[m]
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from shopsearch.ranking.fusion import fuse
+from shopsearch.ranking.rules import Effects
 from shopsearch.search.context import SearchContext
 from shopsearch.search.plan import Plan
 from shopsearch.search.retrieve import Retrieved
@@ -65,3 +66,30 @@ def matched(ctx: SearchContext, plan: Plan, p: Pool) -> tuple[np.ndarray | None,
     if "bm25_score" in p.parts and p.parts["bm25_score"].max() > 0:
         m |= p.parts["bm25_score"] >= s.count_bm25_share * p.parts["bm25_score"].max()
     return (m, False) if m.any() else (None, False)
+
+
+def rules_for(ctx: SearchContext, plan: Plan) -> Effects | None:
+    """What the operator's rules that match this query do (None when none match)."""
+    book = ctx.rules()
+    if not book:
+        return None
+    intent, q = plan.intent, plan.query
+    photo_types: list[str] = []
+    if plan.has_photo:
+        if intent is not None and intent.photo:
+            photo_types = list(intent.types)
+        elif any(k[0] == "photo" for k in book.by_value):  # a photo alone: its nearest products' type
+            near = ctx.index.dense(plan.photo[1], "visual", ctx.settings.photo_type_neighbours)
+            types = [ctx.index.column("type")[int(x)] for x in near.pos]
+            photo_types = [max(set(types), key=types.count)] if types else []
+    effects = book.match(q.text, intent, q.filters, photo_types)
+    return effects if effects.rules else None
+
+
+def without_hidden(ctx: SearchContext, p: Pool, effects: Effects | None) -> Pool:
+    """The pool without the products a rule hides (so totals and facets never count them)."""
+    if effects is None or not effects.hide or not len(p.pos):
+        return p
+    ids = ctx.index.ids()
+    keep = np.fromiter((ids[int(x)] not in effects.hide for x in p.pos), bool, len(p.pos))
+    return Pool(p.pos[keep], p.score[keep], {k: v[keep] for k, v in p.parts.items()})

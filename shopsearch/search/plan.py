@@ -100,8 +100,8 @@ def retrieval_text(text: str, intent: Intent) -> str:
     straw" too (ESCI recall fell 0.92 -> 0.88 when they were cut); negations act as
     penalties instead."""
     if intent.language != "en":
-        return intent.normalized
-    extra = [e for e in intent.expansions if e not in text.lower()]
+        return " ".join([intent.normalized] + intent.synonyms)
+    extra = [e for e in intent.expansions + intent.synonyms if e not in text.lower()]
     if extra:
         text = f"{text} {' '.join(extra)}"
     for wrong, right in intent.corrections.items():

@@ -16,6 +16,7 @@ from shopsearch.ranking.fusion import borrowed_words
 from shopsearch.ranking.intent import intent_scores
 from shopsearch.ranking.modifiers import modifier_scores
 from shopsearch.ranking.personal import Profile, affinity, bounded_rerank
+from shopsearch.ranking.rules import Effects, apply_scores, pin_order
 from shopsearch.search.context import SearchContext
 from shopsearch.search.fuse import Pool
 from shopsearch.search.plan import Plan
@@ -28,7 +29,8 @@ class Ranked:
     profile: Profile | None
 
 
-def rerank(ctx: SearchContext, plan: Plan, p: Pool, matched: np.ndarray | None, by_intent: bool) -> Ranked:
+def rerank(ctx: SearchContext, plan: Plan, p: Pool, matched: np.ndarray | None, by_intent: bool,
+           effects: Effects | None = None) -> Ranked:
     s, q, intent = ctx.settings, plan.query, plan.intent
     if intent is not None and len(p.pos):
         if plan.image_only and not intent.brands:
@@ -47,6 +49,9 @@ def rerank(ctx: SearchContext, plan: Plan, p: Pool, matched: np.ndarray | None, 
         pop = ctx.events.popularity(s.event_weights) if (ctx.events is not None and any(m.field == "popularity" for m in mods)) else None
         for name, contrib in modifier_scores(mods, ctx.index, p.pos, pop).items():
             p.add(name, contrib)
+    if effects is not None and len(p.pos):  # the operator's attribute boosts and burials
+        for name, contrib in apply_scores(effects, ctx.index.ids(), p.pos, ctx.index.column).items():
+            p.add(name, contrib)
     if q.negative and len(p.pos):
         p.add("negative", -negative_penalty(ctx, q.negative, p.pos, plan.image_only))
     profile, order = None, None
@@ -63,7 +68,33 @@ def rerank(ctx: SearchContext, plan: Plan, p: Pool, matched: np.ndarray | None, 
     if matched is not None and by_intent:
         order = matches_first(order, matched, p.parts.get("visual_sim") if intent is not None and intent.photo else None)
     ranked = Pool(p.pos[order], p.score[order], {k: v[order] for k, v in p.parts.items()})
-    return Ranked(ranked, None if matched is None else matched[order], profile)
+    matched = None if matched is None else matched[order]
+    if effects is not None and effects.pins:
+        ranked, matched = pin(ctx, ranked, matched, effects)
+    return Ranked(ranked, matched, profile)
+
+
+def pin(ctx: SearchContext, p: Pool, matched: np.ndarray | None, effects: Effects) -> tuple[Pool, np.ndarray | None]:
+    """Pinned products at their positions (brought into the pool if no retriever found
+    them; a hidden product stays hidden), counted as matches; the rest keep their order."""
+    ids = ctx.index.ids()
+    here = {ids[int(x)]: i for i, x in enumerate(p.pos)}
+    extra = [pid for pid, _, _ in effects.pins if pid not in here and pid not in effects.hide
+             and ctx.index.position(pid) is not None]
+    if extra:
+        add = np.array([ctx.index.position(pid) for pid in dict.fromkeys(extra)], np.int64)
+        p = Pool(np.concatenate([p.pos, add]), np.concatenate([p.score, np.zeros(len(add))]),
+                 {k: np.concatenate([v, np.zeros(len(add))]) for k, v in p.parts.items()})
+        matched = None if matched is None else np.concatenate([matched, np.ones(len(add), bool)])
+        here = {ids[int(x)]: i for i, x in enumerate(p.pos)}
+    pins = [(pid, position, rule) for pid, position, rule in effects.pins if pid in here]
+    order = np.array([here[i] for i in pin_order([ids[int(x)] for x in p.pos], pins)], np.int64)
+    p = Pool(p.pos[order], p.score[order], {k: v[order] for k, v in p.parts.items()})
+    at = {pid: position for pid, position, _ in pins}
+    p.parts["pinned"] = np.array([float(at.get(ids[int(x)], 0)) for x in p.pos])
+    if matched is not None:
+        matched = matched[order] | (p.parts["pinned"] > 0)
+    return p, matched
 
 
 def matches_first(order: np.ndarray, matched: np.ndarray, look: np.ndarray | None) -> np.ndarray:

@@ -1,4 +1,5 @@
-"""The operator's product writes: upsert and delete (admin token or an admin key)."""
+"""The operator's writes: products (upsert, delete), merchandising rules and synonyms
+(admin token or an admin key)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from fastapi import APIRouter, Depends, HTTPException
 
 from shopsearch.api.deps import engine, product_position
 from shopsearch.catalog.ingest import delete as delete_products, upsert_products
+from shopsearch.query.synonyms import SynonymSet, delete_synonyms, list_synonyms, save_synonyms
+from shopsearch.ranking.rules import Rule, delete_rule, list_rules, save_rule
 from shopsearch.schema import Product
 from shopsearch.settings import Settings
 
@@ -54,5 +57,36 @@ def router(s: Settings, admin: Callable) -> APIRouter:
     def admin_delete(product_id: str, eng=Depends(engine)) -> dict:
         product_position(eng, product_id)
         return {"deleted": delete_products(eng.index, [product_id])}
+
+    @r.post("/admin/rules", dependencies=[Depends(admin)])
+    def rule_put(rule: Rule, eng=Depends(engine)) -> dict:
+        """Create or replace a merchandising rule; every serving process applies it within a second."""
+        replaced = save_rule(eng.index, rule)
+        return {"id": rule.id, "replaced": replaced}
+
+    @r.get("/admin/rules", dependencies=[Depends(admin)])
+    def rules_get(eng=Depends(engine)) -> list[Rule]:
+        return list_rules(eng.index)
+
+    @r.delete("/admin/rules/{rule_id}", dependencies=[Depends(admin)])
+    def rule_delete(rule_id: str, eng=Depends(engine)) -> dict:
+        if not delete_rule(eng.index, rule_id):
+            raise HTTPException(404, f"no rule {rule_id!r}")
+        return {"deleted": rule_id}
+
+    @r.post("/admin/synonyms", dependencies=[Depends(admin)])
+    def synonyms_put(s_: SynonymSet, eng=Depends(engine)) -> dict:
+        """Create or replace a synonym set (multi-way, or one-way with an `input`)."""
+        return {"id": s_.id, "replaced": save_synonyms(eng.index, s_)}
+
+    @r.get("/admin/synonyms", dependencies=[Depends(admin)])
+    def synonyms_get(eng=Depends(engine)) -> list[SynonymSet]:
+        return list_synonyms(eng.index)
+
+    @r.delete("/admin/synonyms/{set_id}", dependencies=[Depends(admin)])
+    def synonyms_delete(set_id: str, eng=Depends(engine)) -> dict:
+        if not delete_synonyms(eng.index, set_id):
+            raise HTTPException(404, f"no synonym set {set_id!r}")
+        return {"deleted": set_id}
 
     return r

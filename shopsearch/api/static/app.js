@@ -124,6 +124,7 @@ function whyTable(h) {
   const bits = intentBits(last && last.intent, last && last.transcript);
   box.appendChild(el("p", { className: "intent" }, bits.length ? "query: " + bits.join(" · ") : "query: no attributes recognised"));
   for (const line of mappingLines(last && last.intent)) box.appendChild(el("p", { className: "mapping" }, line));
+  for (const r of h.rules || []) box.appendChild(el("p", { className: "rule" }, h.parts.pinned ? `pinned by rule ${r}` : `moved by rule ${r}`));
   return box;
   function row(k, v, cls) { const r = el("tr", { className: cls || "" }); r.appendChild(el("th", {}, k)); r.appendChild(el("td", {}, (k === "score" || cls === "raw" || v < 0 ? "" : "+") + v.toFixed(3))); return r; }
 }
