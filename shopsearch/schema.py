@@ -112,6 +112,10 @@ class Query(BaseModel):
     facets: bool = True
     session: str | None = None  # the shopper's session id: personalises when events exist
     personalize: bool = True
+    # A ranking configuration of its own (an A/B test's arm): score modifiers in place of the
+    # index's, and whether the merchandising rules apply. Fusion weights ride in `weights`/`fusion`.
+    modifiers: list[dict[str, Any]] | None = None
+    rules: bool = True
 
     @field_validator("text", "negative")
     @classmethod

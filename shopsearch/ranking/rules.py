@@ -182,39 +182,29 @@ def _all_hold(m: RuleMatch, key: str, words: set[str], parsed: dict, filters: An
 BURY = 100.0  # a buried product goes below every unburied one
 
 
-def apply_scores(effects: Effects, ids: list[str], pos: np.ndarray, column) -> dict[str, np.ndarray]:
-    """part name -> contribution per candidate: attribute boosts and burials."""
+def apply_scores(effects: Effects, pos: np.ndarray, column, position) -> dict[str, np.ndarray]:
+    """part name -> contribution per candidate: attribute boosts and burials (vectorised:
+    a handful of array comparisons, whatever the pool's size)."""
     out: dict[str, np.ndarray] = {}
+
+    def add(rule: str, contrib: np.ndarray) -> None:
+        out[f"rule:{rule}"] = out.get(f"rule:{rule}", np.zeros(len(pos))) + contrib
+
     for field, value, weight, rule in effects.boosts:
         col = column(field)[pos]
-        hit = np.fromiter((str(c).lower() == value.lower() for c in col), bool, len(pos))
+        hit = (col == value) | (np.char.lower(col.astype(str)) == value.lower()) if len(pos) else col == value
         if hit.any():
-            out[f"rule:{rule}"] = out.get(f"rule:{rule}", np.zeros(len(pos))) + weight * hit
-    if effects.bury:
-        hit = np.fromiter((ids[int(p)] in effects.bury for p in pos), bool, len(pos))
+            add(rule, weight * hit)
+    by_rule: dict[str, list[int]] = defaultdict(list)
+    for pid, rule in effects.bury.items():
+        p = position(pid)
+        if p is not None:
+            by_rule[rule].append(p)
+    for rule, rows in by_rule.items():
+        hit = np.isin(pos, rows)
         if hit.any():
-            for rule in set(effects.bury.values()):
-                mine = np.fromiter((effects.bury.get(ids[int(p)]) == rule for p in pos), bool, len(pos))
-                out[f"rule:{rule}"] = out.get(f"rule:{rule}", np.zeros(len(pos))) - BURY * mine
+            add(rule, -BURY * hit)
     return out
-
-
-def pin_order(order_ids: list[str], pins: list[tuple[str, int, str]]) -> list[str]:
-    """The ids with each pinned one at its position (1-based), the rest in order."""
-    pinned = {}
-    for pid, position, _ in sorted(pins, key=lambda p: p[1]):
-        if pid not in pinned:
-            pinned[pid] = position
-    rest = [i for i in order_ids if i not in pinned]
-    out: list[str] = []
-    by_pos = sorted(pinned.items(), key=lambda kv: kv[1])
-    j = 0
-    for pid, position in by_pos:
-        while len(out) < position - 1 and j < len(rest):
-            out.append(rest[j])
-            j += 1
-        out.append(pid)
-    return out + rest[j:]
 
 
 # -- the operator's store: the index's metadata ("rules"), shared by the API and the CLI --

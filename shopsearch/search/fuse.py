@@ -71,7 +71,7 @@ def matched(ctx: SearchContext, plan: Plan, p: Pool) -> tuple[np.ndarray | None,
 def rules_for(ctx: SearchContext, plan: Plan) -> Effects | None:
     """What the operator's rules that match this query do (None when none match)."""
     book = ctx.rules()
-    if not book:
+    if not book or not plan.query.rules:
         return None
     intent, q = plan.intent, plan.query
     photo_types: list[str] = []

@@ -14,9 +14,9 @@ import numpy as np
 from shopsearch.index.lexical import tokenize
 from shopsearch.ranking.fusion import borrowed_words
 from shopsearch.ranking.intent import intent_scores
-from shopsearch.ranking.modifiers import modifier_scores
+from shopsearch.ranking.modifiers import Modifier, modifier_scores
 from shopsearch.ranking.personal import Profile, affinity, bounded_rerank
-from shopsearch.ranking.rules import Effects, apply_scores, pin_order
+from shopsearch.ranking.rules import Effects, apply_scores
 from shopsearch.search.context import SearchContext
 from shopsearch.search.fuse import Pool
 from shopsearch.search.plan import Plan
@@ -44,13 +44,13 @@ def rerank(ctx: SearchContext, plan: Plan, p: Pool, matched: np.ndarray | None, 
         borrowed = borrowed_terms(ctx, plan.text, p.pos)
         if borrowed is not None:
             p.add("words", borrowed)
-    mods = ctx.modifiers()
+    mods = ctx.modifiers() if q.modifiers is None else [Modifier.parse(d) for d in q.modifiers]
     if mods and len(p.pos) and q.sort == "relevance":
         pop = ctx.events.popularity(s.event_weights) if (ctx.events is not None and any(m.field == "popularity" for m in mods)) else None
         for name, contrib in modifier_scores(mods, ctx.index, p.pos, pop).items():
             p.add(name, contrib)
     if effects is not None and len(p.pos):  # the operator's attribute boosts and burials
-        for name, contrib in apply_scores(effects, ctx.index.ids(), p.pos, ctx.index.column).items():
+        for name, contrib in apply_scores(effects, p.pos, ctx.index.column, ctx.index.position).items():
             p.add(name, contrib)
     if q.negative and len(p.pos):
         p.add("negative", -negative_penalty(ctx, q.negative, p.pos, plan.image_only))
@@ -77,21 +77,31 @@ def rerank(ctx: SearchContext, plan: Plan, p: Pool, matched: np.ndarray | None, 
 def pin(ctx: SearchContext, p: Pool, matched: np.ndarray | None, effects: Effects) -> tuple[Pool, np.ndarray | None]:
     """Pinned products at their positions (brought into the pool if no retriever found
     them; a hidden product stays hidden), counted as matches; the rest keep their order."""
-    ids = ctx.index.ids()
-    here = {ids[int(x)]: i for i, x in enumerate(p.pos)}
-    extra = [pid for pid, _, _ in effects.pins if pid not in here and pid not in effects.hide
-             and ctx.index.position(pid) is not None]
-    if extra:
-        add = np.array([ctx.index.position(pid) for pid in dict.fromkeys(extra)], np.int64)
-        p = Pool(np.concatenate([p.pos, add]), np.concatenate([p.score, np.zeros(len(add))]),
-                 {k: np.concatenate([v, np.zeros(len(add))]) for k, v in p.parts.items()})
-        matched = None if matched is None else np.concatenate([matched, np.ones(len(add), bool)])
-        here = {ids[int(x)]: i for i, x in enumerate(p.pos)}
-    pins = [(pid, position, rule) for pid, position, rule in effects.pins if pid in here]
-    order = np.array([here[i] for i in pin_order([ids[int(x)] for x in p.pos], pins)], np.int64)
+    ix = ctx.index
+    wanted: dict[int, int] = {}  # row -> position (1-based), the first rule's pin winning
+    for pid, position, _ in sorted(effects.pins, key=lambda x: x[1]):
+        row = ix.position(pid)
+        if row is not None and pid not in effects.hide and row not in wanted and position not in wanted.values():
+            wanted[row] = position
+    if not wanted:
+        return p, matched
+    rows = np.array(list(wanted), np.int64)
+    missing = rows[~np.isin(rows, p.pos)]
+    if len(missing):
+        p = Pool(np.concatenate([p.pos, missing]), np.concatenate([p.score, np.zeros(len(missing))]),
+                 {k: np.concatenate([v, np.zeros(len(missing))]) for k, v in p.parts.items()})
+        matched = None if matched is None else np.concatenate([matched, np.ones(len(missing), bool)])
+    is_pinned = np.isin(p.pos, rows)
+    rest = np.flatnonzero(~is_pinned)
+    order = list(rest)
+    for row, position in sorted(wanted.items(), key=lambda kv: kv[1]):
+        order.insert(min(position - 1, len(order)), int(np.flatnonzero(p.pos == row)[0]))
+    order = np.array(order, np.int64)
     p = Pool(p.pos[order], p.score[order], {k: v[order] for k, v in p.parts.items()})
-    at = {pid: position for pid, position, _ in pins}
-    p.parts["pinned"] = np.array([float(at.get(ids[int(x)], 0)) for x in p.pos])
+    pinned = np.zeros(len(p.pos))
+    for row, position in wanted.items():
+        pinned[p.pos == row] = position
+    p.parts["pinned"] = pinned
     if matched is not None:
         matched = matched[order] | (p.parts["pinned"] > 0)
     return p, matched
