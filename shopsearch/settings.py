@@ -77,6 +77,10 @@ class Settings(BaseSettings):
     # (fashion types: 0.01; free-form Amazon categories: 0.17, where boosts hurt).
     facet_like_ratio: float = 0.05
     negative_penalty: float = 1.0
+    # A negated attribute ("not sports", "不要黑色") pushes a product that has it down by this
+    # many times the attribute boost; a negated word in its title ("without logo") by this share
+    negated_attribute_penalty: float = 2.0
+    negated_word_penalty: float = 0.5
     # Words the catalogue never uses (query/concepts.py): a mapping at least this sure acts
     # like a catalogue word (boost, and a filter in strict mode); below it, a boost scaled
     # by its confidence, never a filter. The text model maps words nothing else knows.
@@ -92,6 +96,7 @@ class Settings(BaseSettings):
     # head and neighbours give at least this share of the top probability (at most two)
     photo_type_share: float = 0.5
     photo_type_neighbours: int = 10  # ... half the head's probabilities, half its nearest photos' types
+    photo_type_temperature: float = 0.05  # the neighbours' votes: softmax of their cosines at this temperature
     # Photo-only matching of words ("fields": ["image"]) scores each photo log-linearly:
     #   cosine(words, photo) + T x (boost x sum over named attributes of log(1 + p / floor)
     #                               + words x the borrowed title words the query has)

@@ -85,10 +85,10 @@ def intent_scores(ctx: Evidence, intent: Intent, pos: np.ndarray, image_only: bo
         if bad and ctx.facet_like(name):
             values = col(name)[pos]
             hitn = np.fromiter((c in bad for c in values), bool, len(pos))
-            penalty = (penalty if penalty is not None else 0) + 2 * weight * hitn
+            penalty = (penalty if penalty is not None else 0) + s.negated_attribute_penalty * weight * hitn
     terms = {t for term in intent.negated_terms for t in tokenize(term)}
     if terms and not image_only:  # "without logo": only the title speaks for the product
         titles = ix.column("title")[pos]
         hitn = np.fromiter((bool(terms & set(tokenize(t))) for t in titles), bool, len(pos))
-        penalty = (penalty if penalty is not None else 0) + 0.5 * weight * hitn
+        penalty = (penalty if penalty is not None else 0) + s.negated_word_penalty * weight * hitn
     return boost, penalty

@@ -150,7 +150,7 @@ def photo_and_words(ctx: SearchContext, q: Query, intent: Intent | None) -> tupl
             probs[label] = probs.get(label, 0.0) + 0.5 * p / len(attrs)
     near = ctx.index.dense(vectors[1], "visual", s.photo_type_neighbours)
     if len(near.pos):
-        wts = np.exp((near.scores - near.scores.max()) / 0.05)
+        wts = np.exp((near.scores - near.scores.max()) / s.photo_type_temperature)
         col = ctx.index.column("type")
         for p_, w_ in zip(near.pos, wts / wts.sum()):
             if col[int(p_)]:

@@ -147,5 +147,5 @@ def negative_penalty(ctx: SearchContext, negative: str, pos: np.ndarray, image_o
     pen = s.negative_penalty * np.clip(sim, 0, 1)
     if not image_only:
         hit = set(int(x) for x in ix.bm25(tokenize(negative), len(ix.ids())).pos)
-        pen = pen + 2 * s.attribute_boost * np.fromiter((int(x) in hit for x in pos), bool, len(pos))
+        pen = pen + s.negated_attribute_penalty * s.attribute_boost * np.fromiter((int(x) in hit for x in pos), bool, len(pos))
     return pen
