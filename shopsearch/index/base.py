@@ -167,6 +167,32 @@ class Index(ABC):
         pass
 
 
+class MetaList:
+    """A list of models with an `id` kept in one index metadata key (the operator's rules,
+    synonym sets): every serving process reads the same list at its next view."""
+
+    def __init__(self, index: "Index", key: str, model) -> None:
+        self.index, self.key, self.model = index, key, model
+
+    def all(self) -> list:
+        return [self.model.model_validate(d) for d in (self.index.get_meta(self.key) or [])]
+
+    def save(self, item) -> bool:
+        """Create or replace by id; True if it replaced one."""
+        items = self.all()
+        keep = [x for x in items if x.id != item.id]
+        self.index.set_meta(self.key, [x.model_dump(mode="json") for x in keep + [item]])
+        return len(keep) < len(items)
+
+    def delete(self, item_id: str) -> bool:
+        items = self.all()
+        keep = [x for x in items if x.id != item_id]
+        if len(keep) == len(items):
+            return False
+        self.index.set_meta(self.key, [x.model_dump(mode="json") for x in keep])
+        return True
+
+
 def filter_mask(index: "Index", filters: Filters, pos_of: dict[str, int]) -> np.ndarray:
     """The hard filters as a row mask over an index's columns (case-blind values,
     inclusive price bounds, id lists); shared by every backend."""

@@ -14,6 +14,8 @@ from typing import Callable
 
 from pydantic import BaseModel, Field, model_validator
 
+from shopsearch.index.base import MetaList
+
 _CJK = re.compile(r"[\u3400-\u9fff]")
 
 
@@ -79,21 +81,13 @@ class Synonyms:
 
 # -- the operator's store: the index's metadata ("synonyms"), shared by the API and the CLI --
 def list_synonyms(index) -> list[SynonymSet]:
-    return [SynonymSet.model_validate(d) for d in (index.get_meta("synonyms") or [])]
+    return MetaList(index, "synonyms", SynonymSet).all()
 
 
 def save_synonyms(index, s: SynonymSet) -> bool:
     """Create or replace a synonym set by id; True if it replaced one."""
-    sets = list_synonyms(index)
-    keep = [x for x in sets if x.id != s.id]
-    index.set_meta("synonyms", [x.model_dump(mode="json") for x in keep + [s]])
-    return len(keep) < len(sets)
+    return MetaList(index, "synonyms", SynonymSet).save(s)
 
 
 def delete_synonyms(index, set_id: str) -> bool:
-    sets = list_synonyms(index)
-    keep = [x for x in sets if x.id != set_id]
-    if len(keep) == len(sets):
-        return False
-    index.set_meta("synonyms", [x.model_dump(mode="json") for x in keep])
-    return True
+    return MetaList(index, "synonyms", SynonymSet).delete(set_id)

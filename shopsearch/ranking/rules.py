@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, Field, model_validator
 
+from shopsearch.index.base import MetaList
 from shopsearch.query.vocab import key_of
 
 ATTRIBUTE_FIELDS = ("type", "colour", "gender", "brand", "usage")
@@ -182,7 +183,7 @@ def _all_hold(m: RuleMatch, key: str, words: set[str], parsed: dict, filters: An
 BURY = 100.0  # a buried product goes below every unburied one
 
 
-def apply_scores(effects: Effects, pos: np.ndarray, column, position) -> dict[str, np.ndarray]:
+def apply_scores(effects: Effects, pos: np.ndarray, lower_column, position) -> dict[str, np.ndarray]:
     """part name -> contribution per candidate: attribute boosts and burials (vectorised:
     a handful of array comparisons, whatever the pool's size)."""
     out: dict[str, np.ndarray] = {}
@@ -191,8 +192,7 @@ def apply_scores(effects: Effects, pos: np.ndarray, column, position) -> dict[st
         out[f"rule:{rule}"] = out.get(f"rule:{rule}", np.zeros(len(pos))) + contrib
 
     for field, value, weight, rule in effects.boosts:
-        col = column(field)[pos]
-        hit = (col == value) | (np.char.lower(col.astype(str)) == value.lower()) if len(pos) else col == value
+        hit = lower_column(field)[pos] == value.lower()
         if hit.any():
             add(rule, weight * hit)
     by_rule: dict[str, list[int]] = defaultdict(list)
@@ -209,21 +209,13 @@ def apply_scores(effects: Effects, pos: np.ndarray, column, position) -> dict[st
 
 # -- the operator's store: the index's metadata ("rules"), shared by the API and the CLI --
 def list_rules(index) -> list[Rule]:
-    return [Rule.model_validate(d) for d in (index.get_meta("rules") or [])]
+    return MetaList(index, "rules", Rule).all()
 
 
 def save_rule(index, rule: Rule) -> bool:
     """Create or replace a rule by id; True if it replaced one."""
-    rules = [r for r in list_rules(index) if r.id != rule.id]
-    replaced = len(rules) < len(index.get_meta("rules") or [])
-    index.set_meta("rules", [r.model_dump(mode="json") for r in rules + [rule]])
-    return replaced
+    return MetaList(index, "rules", Rule).save(rule)
 
 
 def delete_rule(index, rule_id: str) -> bool:
-    rules = list_rules(index)
-    keep = [r for r in rules if r.id != rule_id]
-    if len(keep) == len(rules):
-        return False
-    index.set_meta("rules", [r.model_dump(mode="json") for r in keep])
-    return True
+    return MetaList(index, "rules", Rule).delete(rule_id)

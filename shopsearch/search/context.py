@@ -55,6 +55,7 @@ class SearchContext:
         self._tuned = PerGeneration(lambda: self.index.get_meta("fusion_weights") or {})
         self._mods = PerGeneration(self._load_modifiers)
         self._facet_like = PerGeneration(dict)
+        self._lower = PerGeneration(dict)
         self._rules = PerGeneration(lambda: RuleBook.from_meta(self.index.get_meta("rules")))
         self._synonyms = PerGeneration(lambda: Synonyms.from_meta(self.index.get_meta("synonyms")))
         self._brands = None
@@ -137,6 +138,13 @@ class SearchContext:
     def rules(self) -> RuleBook:
         """The operator's merchandising rules (ranking/rules.py), as stored now."""
         return self._rules.get(self.index.meta_generation())
+
+    def lower_column(self, name: str) -> np.ndarray:
+        """A column in lower case (rules compare values case-blind), once per view."""
+        cache = self._lower.get(self.generation())
+        if name not in cache:
+            cache[name] = np.array([str(v or "").lower() for v in self.index.column(name)], dtype=object)
+        return cache[name]
 
     def facet_like(self, name: str) -> float:
         """1.0 when a field has few distinct values per product (a real facet), else 0.0."""

@@ -50,7 +50,7 @@ def rerank(ctx: SearchContext, plan: Plan, p: Pool, matched: np.ndarray | None, 
         for name, contrib in modifier_scores(mods, ctx.index, p.pos, pop).items():
             p.add(name, contrib)
     if effects is not None and len(p.pos):  # the operator's attribute boosts and burials
-        for name, contrib in apply_scores(effects, p.pos, ctx.index.column, ctx.index.position).items():
+        for name, contrib in apply_scores(effects, p.pos, ctx.lower_column, ctx.index.position).items():
             p.add(name, contrib)
     if q.negative and len(p.pos):
         p.add("negative", -negative_penalty(ctx, q.negative, p.pos, plan.image_only))
