@@ -350,6 +350,11 @@ def _continues(words: list[str], i: int, match: Callable[[int], tuple[int, str] 
 def _apply(intent: Intent, lex: Lexicon, key: str, surface: str, negate: bool, zh: bool, rendered: list[str],
            vocab: Vocabulary, strong: float = 0.75) -> None:
     e = lex.entries[key]
+    if negate and key in lex.mapped:  # "without straw": the word itself is what to avoid; the values
+        intent.negated_terms.append(surface)  # it maps to only when sure
+        e = {k: v for k, v in e.items() if lex.mapped[key].get(k, (1.0,))[0] >= strong}
+        if not e:
+            return
     if not negate and key in lex.mapped:  # a word from the concept map: gated by its confidence
         for kind, values in e.items():
             conf, source, via = lex.mapped[key].get(kind, (1.0, "table", ""))
