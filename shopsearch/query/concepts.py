@@ -42,6 +42,7 @@ SYNONYM_CONF = 0.95  # a lemma of the value's own synset ("frock" for dress)
 HYPONYM_CONF = (0.85, 0.75)  # one or two levels narrower ("sundress", "parka" under jacket)
 HEAD_FACTOR = 0.85  # the value was found by its head noun only ("shoe" for "Casual Shoes")
 SENSE_MARGIN = 0.06  # senses this close to the best-fitting one are kept too
+HEAD_PRIOR = 0.05  # a synset whose first lemma is the type's own word fits a little better
 TITLE_MIN_DF = 3  # a title word must be this frequent to speak for a type (full trust from 8)
 TITLE_MIN_SHARE = 0.75  # ... and this often in titles of one type
 ARTIFACT = ("noun.artifact", "noun.substance")
@@ -139,10 +140,15 @@ def _type_contexts(types: dict[str, int], titles_by_type: dict[str, list[str]]) 
     return out
 
 
-def _choose_senses(candidates: list, context_vec: np.ndarray, gloss_vecs: dict[str, np.ndarray]) -> list:
+def _choose_senses(candidates: list, context_vec: np.ndarray, gloss_vecs: dict[str, np.ndarray],
+                   heads: dict[str, float] | None = None) -> list:
+    """The senses that fit the catalogue's use of a type: the gloss nearest the type's
+    titles, with a small prior for a synset the word heads (WordNet lists a concept's
+    usual name first: "dress, frock" before "attire, garb, dress")."""
     if not candidates:
         return []
-    sims = [float(gloss_vecs[s.key] @ context_vec) for s in candidates]
+    heads = heads or {}
+    sims = [float(gloss_vecs[s.key] @ context_vec) + heads.get(s.key, 0.0) for s in candidates]
     best = max(sims)
     return [s for s, x in zip(candidates, sims) if x >= best - SENSE_MARGIN]
 
@@ -157,7 +163,7 @@ def wordnet_types(wn, types: dict[str, int], titles_by_type: dict[str, list[str]
     of single-valued synonyms and hyponyms (to calibrate the embedding matcher)."""
     from shopsearch.query.vocab import is_non_value, key_of, singular
 
-    found: dict[str, list[tuple[Any, float]]] = {}  # type -> [(synset, factor)]
+    found: dict[str, list[tuple[Any, float, str]]] = {}  # type -> [(synset, factor, the term that found it)]
     for t in types:
         if is_non_value(t):
             continue
@@ -169,24 +175,26 @@ def wordnet_types(wn, types: dict[str, int], titles_by_type: dict[str, list[str]
         for term, factor in terms:
             syns = [s for form in _lookup_forms(term) for s in wn.synsets(form) if s.lexname in ARTIFACT]
             if syns:
-                found.setdefault(t, []).extend((s, factor) for s in dict.fromkeys(syns))
+                found.setdefault(t, []).extend((s, factor, term) for s in dict.fromkeys(syns))
                 if factor == 1.0 and term == k:
                     break  # the whole name is in WordNet: its head would only widen it
     if not found:
         return []
     contexts = _type_contexts(types, titles_by_type)
-    all_syns = list({s.key: s for pairs in found.values() for s, _ in pairs}.values())
+    all_syns = list({s.key: s for pairs in found.values() for s, _, _ in pairs}.values())
     gvec = encode([_gloss_text(s) for s in all_syns])
     gloss_vecs = {s.key: gvec[i] for i, s in enumerate(all_syns)}
     ctx_types = list(found)
     cvec = encode([contexts[t] for t in ctx_types])
     labels: list[tuple[str, str, str]] = []
     for i, t in enumerate(ctx_types):
-        by_factor: dict[float, list] = defaultdict(list)
-        for s, f in found[t]:
-            by_factor[f].append(s)
-        for factor, syns in by_factor.items():
-            for s in _choose_senses(list(dict.fromkeys(syns)), cvec[i], gloss_vecs):
+        by_term: dict[tuple[float, str], list] = defaultdict(list)  # each term's senses chosen on their own
+        for s, f, term in found[t]:
+            by_term[(f, term)].append(s)
+        for (factor, term), syns in by_term.items():
+            forms = set(_lookup_forms(term))
+            heads = {s.key: HEAD_PRIOR for s in syns if s.lemmas[0] in forms or s.lemmas[0].replace("-", " ") in forms}
+            for s in _choose_senses(list(dict.fromkeys(syns)), cvec[i], gloss_vecs, heads):
                 name = s.lemmas[0]
                 for lemma in s.lemmas:
                     via = f"WordNet: '{lemma}' is a synonym of '{name}'" if lemma != name else f"WordNet: {name}"

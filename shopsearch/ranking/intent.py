@@ -44,6 +44,13 @@ def named_attributes(intent: Intent, image_only: bool) -> list[tuple[str, dict[s
     return out
 
 
+def mapped_words(intent: Intent, kind: str) -> set[str]:
+    """The query's words of one kind that only WordNet, the titles or the text model mapped
+    ("turquoise" as a shade of blue): their mapping is a reading, the word itself is evidence."""
+    return {t for m in intent.mappings if m.get("kind") == kind and m.get("source") in ("wordnet", "embedding")
+            for t in tokenize(m.get("word", ""))}
+
+
 def intent_scores(ctx: Evidence, intent: Intent, pos: np.ndarray, image_only: bool, weight: float,
                   loglinear: bool = False) -> tuple[np.ndarray | None, np.ndarray | None]:
     """(boost, penalty) per candidate, None where there is nothing to add."""
@@ -68,6 +75,10 @@ def intent_scores(ctx: Evidence, intent: Intent, pos: np.ndarray, image_only: bo
                 own = np.fromiter((wanted.get(c, 0.0) for c in values), float, len(pos))
                 blank = np.flatnonzero(~values.astype(bool))  # no own label ("" or None): the photo's evidence
                 own[blank] = [ctx.predicted_p(int(pos[i]), name, wanted) for i in blank]
+                said = mapped_words(intent, name)
+                if said:  # a word mapped by WordNet or the text model: a title that says the word has it too
+                    titles = ix.column("title")[pos]
+                    own = np.maximum(own, np.fromiter((bool(said & set(tokenize(t))) for t in titles), float, len(pos)))
                 hit += share * own
         boost = weight * hit
     if (intent.price_min is not None or intent.price_max is not None) and not image_only:
