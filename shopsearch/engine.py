@@ -43,7 +43,7 @@ class Engine:
     @property
     def encoder(self):
         if self._encoder is None:
-            from shopsearch.encoders.base import load_encoder
+            from shopsearch.encoders.factory import load_encoder
 
             # Queries must be embedded by the model the index was built with: vectors
             # from two models live in different spaces and would rank at random.
