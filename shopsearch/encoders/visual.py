@@ -15,7 +15,9 @@ already has ImageNet features, so its visual vector stays on its own trunk.
 
 The space is fitted in training (`shopsearch.training.visual`, which holds the
 settings and the measurements behind them); this module encodes photos with it,
-at query and ingest time.
+at query and ingest time. `Words.build` and `TunedKeys.fit` write the arrays that
+`VisualSpace.from_model` reads back (numpy only), so each stored format is in one
+place.
 
     python -m shopsearch.training.visual MODEL CATALOGUE --images DIR --exclude "id % 5 == 0"
 

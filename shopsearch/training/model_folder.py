@@ -65,5 +65,5 @@ def arguments(description: str | None) -> argparse.ArgumentParser:
     ap.add_argument("model", type=Path)
     ap.add_argument("catalogue", type=Path)
     ap.add_argument("--images", type=Path, required=True)
-    ap.add_argument("--exclude", default=None, help='rows the model was not trained on, e.g. "id % 5 == 0"')
+    ap.add_argument("--exclude", default=None, help='rows the model was not trained on, e.g. "id %% 5 == 0"')
     return ap

@@ -1,13 +1,7 @@
-"""Fitting the visual space (`shopsearch.encoders.visual`) on a catalogue's training photos.
-
-Why its own trunk: fine-tuning teaches the trunk what a type and a colour look
-like, which is what words need, and in doing so it forgets what tells two black
-formal shoes apart. A shopper's photo of a product has to find that very
-product. So a model with a fine-tuned trunk takes its visual vector from the
-ImageNet EfficientNet-Lite0 as it came (frozen, fp32, the shared export) at
-96x128. The vector is the global features, PCA'd on the catalogue's training
-photos, plus the RGB colour histogram weighted by `alpha`; with the nearest
-training photos' brands and title words (the neighbours) beside it.
+"""Fitting the visual space (`shopsearch.encoders.visual`, which says why a fine-tuned
+model has it) on a catalogue's training photos: the frozen ImageNet trunk's global
+features PCA'd, the RGB histogram's weight, and the neighbours (the training
+photos' keys, brands and title words, and their keys in the fine-tuned space).
 
     python -m shopsearch.training.visual MODEL CATALOGUE --images DIR --exclude "id % 5 == 0"
 
