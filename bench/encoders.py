@@ -52,7 +52,7 @@ def main() -> None:
     import torch
     from transformers import AutoModel, AutoTokenizer
 
-    from shopsearch.encoders.export import minilm_dir
+    from shopsearch.encoders.runtime import minilm_dir
 
     torch.set_num_threads(2)
     tok = AutoTokenizer.from_pretrained(str(minilm_dir()))
@@ -71,7 +71,8 @@ def main() -> None:
     out["text_onnx_int8_per_s"] = rate(int8.encode, caps, a.repeat)
     v32, v8 = fp32.encode(caps), int8.encode(caps)
     out["int8_cosine_to_fp32_mean"] = float((v32 * v8).sum(1).mean())
-    from shopsearch.encoders.image import ImageTower, Trunk
+    from shopsearch.encoders.image import ImageTower
+    from shopsearch.encoders.trunk import Trunk
 
     # The photo side: the frozen fp32 trunk at 144x192 (the baseline) and the served
     # model's own trunk (fine-tuned at 72x96, or int8 calibrated on the catalogue), each

@@ -27,16 +27,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import DATA  # noqa: E402
 
 from shopsearch.encoders.base import l2n  # noqa: E402
-from shopsearch.encoders.image import BANDS, TRUNK_DIM, Trunk, normalise, pool  # noqa: E402
-from shopsearch.encoders.train import load_pairs  # noqa: E402
+from shopsearch.encoders.photo import BANDS, TRUNK_DIM, normalise, pool  # noqa: E402
+from shopsearch.encoders.trunk import Trunk  # noqa: E402
 from shopsearch.query.tables import colour_families  # noqa: E402
 from shopsearch.settings import get_settings  # noqa: E402
+from shopsearch.training.data import load_pairs  # noqa: E402
 
 
 def main() -> None:
     import torch
 
-    from shopsearch.encoders.export import effnet
+    from shopsearch.training.export import effnet
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--train", type=int, default=8000)

@@ -32,11 +32,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import DATA  # noqa: E402
 
 from shopsearch.catalog.brand import label_brands  # noqa: E402
-from shopsearch.encoders.features import cached_features  # noqa: E402
 from shopsearch.encoders.image import Heads, ImageTower  # noqa: E402
-from shopsearch.encoders.train import load_pairs  # noqa: E402
 from shopsearch.query.tables import COLOUR_FAMILIES, colour_families  # noqa: E402
 from shopsearch.settings import get_settings  # noqa: E402
+from shopsearch.training.data import load_pairs  # noqa: E402
+from shopsearch.training.features import cached_features  # noqa: E402
 
 
 def title_agreement(products, labels: list[str], pred: list[str], known: np.ndarray) -> dict:

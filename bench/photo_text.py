@@ -32,11 +32,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import BENCH, DATA  # noqa: E402
 from quality import run  # noqa: E402
 
-from shopsearch.encoders.train import _is_val  # noqa: E402
 from shopsearch.engine import Engine  # noqa: E402
 from shopsearch.eval.metrics import evaluate_run, load_qrels  # noqa: E402
 from shopsearch.eval.runner import load_queries  # noqa: E402
 from shopsearch.schema import Query  # noqa: E402
+from shopsearch.training.data import is_validation  # noqa: E402
 
 KNOBS = ("photo_text_temperature", "photo_attribute_floor", "photo_words")
 GRID = {"photo_text_temperature": (0.03, 0.04, 0.06, 0.08), "photo_attribute_floor": (0.001, 0.003, 0.01),
@@ -50,7 +50,7 @@ def validation_names(catalogue: Path, val_fraction: float) -> list[tuple[str, se
         for r in csv.DictReader(f):
             by_title[r["productDisplayName"].strip()].add(r["id"])
     return [(t, ids) for t, ids in by_title.items()
-            if t and all(int(p) % 5 != 0 and _is_val(p, val_fraction) for p in ids)]
+            if t and all(int(p) % 5 != 0 and is_validation(p, val_fraction) for p in ids)]
 
 
 def names_metrics(eng: Engine, queries: list[tuple[str, set[str]]], k: int = 100, fusion: str | None = None

@@ -39,14 +39,16 @@ from heads import head_table, neighbour_evidence  # noqa: E402
 from kagl import unseen_queries  # noqa: E402
 
 from shopsearch.catalog.brand import BrandMatcher  # noqa: E402
-from shopsearch.encoders.features import cached_features  # noqa: E402
-from shopsearch.encoders.image import Heads, ImageTower, Trunk  # noqa: E402
-from shopsearch.encoders.train import TrainConfig, load_pairs, train  # noqa: E402
+from shopsearch.encoders.image import Heads, ImageTower  # noqa: E402
+from shopsearch.encoders.trunk import Trunk  # noqa: E402
 from shopsearch.index.lexical import tokenize  # noqa: E402
 from shopsearch.query.parser import parse  # noqa: E402
-from shopsearch.ranking.fusion import borrowed_words, photo_evidence  # noqa: E402
 from shopsearch.query.vocab import Vocabulary  # noqa: E402
+from shopsearch.ranking.fusion import borrowed_words, photo_evidence  # noqa: E402
 from shopsearch.settings import get_settings  # noqa: E402
+from shopsearch.training.data import load_pairs  # noqa: E402
+from shopsearch.training.features import cached_features  # noqa: E402
+from shopsearch.training.train import TrainConfig, train  # noqa: E402
 
 UNSEEN = "id % 5 == 0"
 VARIANTS = {"base": {}, "hard_negatives": {"hard_negatives": True}, "caption_mix": {"caption_mix": True},

@@ -27,7 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from image_query import distort  # noqa: E402
 
 from shopsearch.encoders.base import l2n  # noqa: E402
-from shopsearch.encoders.image import HIST_DIM, TRUNK_DIM, Trunk  # noqa: E402
+from shopsearch.encoders.photo import HIST_DIM, TRUNK_DIM  # noqa: E402
+from shopsearch.encoders.trunk import Trunk  # noqa: E402
 from shopsearch.engine import Engine  # noqa: E402
 from shopsearch.settings import get_settings  # noqa: E402
 

@@ -48,7 +48,7 @@ def _engine(index: Optional[str]):
 @app.command()
 def setup() -> None:
     """Export the bundled networks to ONNX once (needs the train extra: torch)."""
-    from shopsearch.encoders.export import export_all
+    from shopsearch.training.export import export_all
 
     for p in export_all(get_settings()):
         typer.echo(f"ready: {p}")
@@ -71,7 +71,7 @@ def ingest(
     """Add or update a catalogue's products in an index (resumable), or delete some."""
     from shopsearch.catalog.ingest import IngestAborted, delete as delete_ids, ingest as run_ingest
     from shopsearch.catalog.reader import CatalogueError, parse_mapping
-    from shopsearch.encoders.base import load_encoder
+    from shopsearch.encoders.factory import load_encoder
     from shopsearch.engine import Engine
 
     s = get_settings()
@@ -140,7 +140,7 @@ def train(
 ) -> None:
     """Train the image tower on a catalogue's (photo, text) pairs into the text tower's space."""
     from shopsearch.catalog.reader import parse_mapping
-    from shopsearch.encoders.train import TrainConfig, train as run_train
+    from shopsearch.training.train import TrainConfig, train as run_train
 
     s = get_settings()
     cfg = TrainConfig(epochs=epochs, limit=limit, seed=seed, augment_views=augment, int8_trunk=not fp32_trunk,

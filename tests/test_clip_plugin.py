@@ -18,7 +18,7 @@ from conftest import cli, fashion_rows, write_csv
 @pytest.fixture(scope="module")
 def clip_folder(tmp_path_factory):
     torch = pytest.importorskip("torch")
-    from shopsearch.encoders.export import minilm_dir
+    from shopsearch.encoders.runtime import minilm_dir
 
     d = tmp_path_factory.mktemp("clip")
     torch.manual_seed(0)

@@ -9,11 +9,15 @@ import pytest
 from PIL import Image
 
 from conftest import fashion_rows, write_csv
-from shopsearch.encoders.finetune import FinetuneConfig, augment_batch, build, decode_all, export_trunk, finetune, predict
-from shopsearch.encoders.image import BANDS, HIST_DIM, HISTOGRAMS, TRUNK_DIM, ImageTower, Trunk
-from shopsearch.encoders.train import TrainConfig, train
-from shopsearch.encoders.visual import VisualConfig, add_to_model, model_id
+from shopsearch.encoders.image import ImageTower
+from shopsearch.encoders.photo import BANDS, HISTOGRAMS, HIST_DIM, TRUNK_DIM
+from shopsearch.encoders.trunk import Trunk
 from shopsearch.settings import Settings
+from shopsearch.training.finetune import (
+    FinetuneConfig, augment_batch, build, decode_all, export_trunk, finetune, predict,
+)
+from shopsearch.training.train import TrainConfig, train
+from shopsearch.training.visual import VisualConfig, add_to_model, model_id
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +52,7 @@ def test_decoded_photos_have_the_fine_tuning_shape(decoded):
 def test_augmentation_keeps_colour_and_fills_with_white(decoded):
     import torch
 
-    from shopsearch.encoders.image import MEAN, STD
+    from shopsearch.encoders.photo import MEAN, STD
 
     norm = lambda t: (t - torch.from_numpy(MEAN)) / torch.from_numpy(STD)
     px = lambda t: t * torch.from_numpy(STD) + torch.from_numpy(MEAN)
@@ -98,7 +102,7 @@ def test_fine_tuning_learns_checkpoints_resumes_and_exports_the_same_features(de
     got = trunk.run(rgb[:8])
     assert got.shape == (8, TRUNK_DIM * (1 + BANDS))
     with torch.no_grad():
-        from shopsearch.encoders.image import MEAN, STD
+        from shopsearch.encoders.photo import MEAN, STD
 
         x = (torch.from_numpy(rgb[:8]).permute(0, 3, 1, 2).float() / 255 - torch.from_numpy(MEAN)) / torch.from_numpy(STD)
         want = model.pooled(x).numpy()

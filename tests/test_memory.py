@@ -8,9 +8,10 @@ import numpy as np
 
 from conftest import fashion_rows, write_csv
 from shopsearch.encoders.image import ImageTower
-from shopsearch.encoders.memory import CaptionMemory, MemoryConfig, add_to_model
-from shopsearch.encoders.train import TrainConfig, train
+from shopsearch.encoders.memory import CaptionMemory, MemoryConfig
 from shopsearch.settings import Settings
+from shopsearch.training.memory import add_to_model
+from shopsearch.training.train import TrainConfig, train
 
 
 def unit(rows):

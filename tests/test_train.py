@@ -8,9 +8,10 @@ import pytest
 
 from conftest import fashion_rows, write_csv
 from shopsearch.catalog.brand import BrandMatcher, brand_from_title, label_brands, product_brand, query_brands
-from shopsearch.encoders.image import HIST_DIM, HISTOGRAMS, TRUNK_DIM, ImageTower
-from shopsearch.encoders.train import TrainConfig, train
+from shopsearch.encoders.image import ImageTower
+from shopsearch.encoders.photo import HISTOGRAMS, HIST_DIM, TRUNK_DIM
 from shopsearch.settings import Settings
+from shopsearch.training.train import TrainConfig, train
 
 
 @pytest.fixture(scope="module")

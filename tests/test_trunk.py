@@ -8,11 +8,12 @@ import pytest
 from PIL import Image
 
 from conftest import fashion_rows
-from shopsearch.encoders.export import effnet, quantize_trunk, trunk_key
-from shopsearch.encoders.image import (
-    HIST_DIM, HIST_LEVELS, HISTOGRAMS, HSV_DIM, Trunk, colour_histogram, histogram, hsv_histogram, normalise, pixels, pool,
+from shopsearch.encoders.photo import (
+    HISTOGRAMS, HIST_DIM, HIST_LEVELS, HSV_DIM, colour_histogram, histogram, hsv_histogram, normalise, pixels, pool,
 )
+from shopsearch.encoders.trunk import Trunk
 from shopsearch.settings import Settings
+from shopsearch.training.export import effnet, quantize_trunk, trunk_key
 
 
 @pytest.fixture(scope="module")

@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 from shopsearch.encoders.base import l2n
-from shopsearch.encoders.visual import Neighbours, TunedKeys, VisualConfig, Words, mean_votes
+from shopsearch.encoders.visual import Neighbours, TunedKeys, Words, mean_votes
 from shopsearch.index.lexical import tokenize
+from shopsearch.training.visual import VisualConfig
 
 
 def _neighbours(keys: np.ndarray, labels: list[int], k: int = 3, words: Words | None = None) -> Neighbours:
@@ -64,7 +65,8 @@ def test_photos_borrow_the_title_words_of_their_nearest_training_photos():
 def test_a_catalogue_without_brands_still_borrows_words(data_dir):
     """fit() on real photos with titles but no brand labels: the neighbours hold no brand, lend words."""
     from conftest import fashion_rows
-    from shopsearch.encoders.visual import VisualSpace, fit
+    from shopsearch.encoders.visual import VisualSpace
+    from shopsearch.training.visual import fit
     from shopsearch.settings import Settings
 
     rows = fashion_rows(24)

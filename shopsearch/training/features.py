@@ -16,7 +16,8 @@ import numpy as np
 from PIL import Image, ImageFilter
 from tqdm import tqdm
 
-from shopsearch.encoders.image import HISTOGRAMS, Trunk, trunk_dim
+from shopsearch.encoders.photo import HISTOGRAMS, trunk_dim
+from shopsearch.encoders.trunk import Trunk
 
 log = logging.getLogger(__name__)
 

@@ -3,10 +3,11 @@ the text tower is frozen, only the image side learns).
 
 Two stages: the trunk is first fine-tuned end to end on the catalogue
 (`finetune.py`; a catalogue under `finetune_min_products` keeps the frozen
-ImageNet trunk), then its features are computed once per photo view and cached,
-and the served part, a small MLP projection into the text space plus attribute
-heads, trains on them. A fine-tuned model then gets its visual space, the
-frozen ImageNet trunk's PCA that photo-to-photo search compares (`visual.py`).
+ImageNet trunk), then its features are computed once per photo view and cached
+(`features.py`), and the served part, a small MLP projection into the text space
+plus attribute heads (`heads.py`), trains on them. A fine-tuned model then gets its
+visual space, the frozen ImageNet trunk's PCA that photo-to-photo search compares
+(`visual.py`).
 Checkpoints every epoch of either stage (an interrupted run resumes), holds out
 a validation slice, and refuses to replace a better served model unless forced."""
 
@@ -16,7 +17,6 @@ import hashlib
 import json
 import logging
 import math
-import os
 import shutil
 import sys
 import time
@@ -26,20 +26,23 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from shopsearch.catalog.brand import label_brands, query_brands
-from shopsearch.catalog.reader import ColumnMap, read_rows, row_to_product
-from shopsearch.catalog.where import compile_where
-from shopsearch.encoders.base import l2n
-from shopsearch.encoders.export import QUANT_KEEP_FP32, base_weights
-from shopsearch.encoders.features import cached_features
-from shopsearch.encoders.finetune import FinetuneConfig
-from shopsearch.encoders.image import HISTOGRAMS, TRUNK_DIM, Trunk, trunk_dim
+from shopsearch.catalog.brand import query_brands
+from shopsearch.encoders import pca
+from shopsearch.encoders.image import Heads
+from shopsearch.encoders.memory import CaptionMemory, MemoryConfig
+from shopsearch.encoders.photo import HISTOGRAMS, trunk_dim
+from shopsearch.encoders.text import MiniLMText
+from shopsearch.encoders.trunk import Trunk
 from shopsearch.settings import Settings, get_settings
+from shopsearch.training.data import cached_text, is_validation, load_pairs
+from shopsearch.training.export import QUANT_KEEP_FP32, base_weights, quantize_trunk
+from shopsearch.training.features import cached_features
+from shopsearch.training.finetune import FinetuneConfig, decode_all, export_trunk, finetune
+from shopsearch.training.heads import evaluate, hard_negative_order, head_labels, heads_model, ssl_pretrain
+from shopsearch.training.model_folder import promote
+from shopsearch.training.visual import VisualConfig, fit as fit_visual, model_id
 
 log = logging.getLogger(__name__)
-
-HEAD_FIELDS = ("type", "colour", "gender", "usage", "season", "brand")
-
 
 @dataclass
 class TrainConfig:
@@ -100,78 +103,12 @@ class TrainReport:
     resumed_from: int = 0
 
 
-def _is_val(pid: str, fraction: float) -> bool:
-    return int(hashlib.md5(pid.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF < fraction
-
-
-def load_pairs(catalogue: Path, images_dir: Path, exclude: str | None, mapping: dict | None, limit: int | None):
-    """Products with a usable photo and their photo paths (best first)."""
-    columns, rows = read_rows(catalogue)
-    cmap = ColumnMap.resolve(columns, mapping)
-    drop = compile_where(exclude) if exclude else None
-    products, photos, raw = [], [], []
-    for _, row in rows:
-        if drop is not None and drop(row):
-            continue
-        try:
-            p, ph = row_to_product(row, cmap, images_dir)
-        except ValueError:
-            continue
-        ph = [x for x in ph if Path(x).exists()]
-        if not ph:
-            continue
-        products.append(p)
-        photos.append(ph)
-        raw.append(row)
-        if limit and len(products) >= limit:
-            break
-    return products, photos, raw
-
-
-def head_labels(products, raw, cfg: TrainConfig) -> dict[str, tuple[list[str], np.ndarray]]:
-    """For each attribute the catalogue has: label names and per-product label index (-1 unknown)."""
-    out = {}
-    for name in HEAD_FIELDS:
-        if name == "brand":  # the brand column, else the title's "<Brand> <Gender> ..." prefix
-            vals = label_brands([p.brand for p in products], [p.title for p in products], cfg.min_brand_products)
-            least, most = cfg.min_brand_products, cfg.max_brand_labels
-        else:
-            vals = [(getattr(p, name, "") if name in ("type", "colour", "gender") else p.attrs.get(name, "")) or ""
-                    for p in products]
-            least, most = 3, cfg.max_head_labels
-        counts: dict[str, int] = {}
-        for v in vals:
-            if v and v != "NA":
-                counts[v] = counts.get(v, 0) + 1
-        labels = sorted([k for k, c in counts.items() if c >= least], key=lambda k: -counts[k])[:most]
-        if len(labels) < 2:
-            continue
-        pos = {k: i for i, k in enumerate(labels)}
-        out[name] = (labels, np.array([pos.get(v, -1) for v in vals], np.int64))
-    return out
-
-
-def cached_text(text_encoder, texts: list[str], cache: Path) -> np.ndarray:
-    """Caption vectors, cached on disk by content (the frozen text tower never changes)."""
-    key = hashlib.sha1(("\n".join(texts) + getattr(text_encoder, "id", "")).encode()).hexdigest()[:16]
-    f = cache / f"text-{key}.npy"
-    if f.exists():
-        return np.load(f)
-    cache.mkdir(parents=True, exist_ok=True)
-    v = text_encoder.encode(texts)
-    np.save(f.with_suffix(".tmp.npy"), v)
-    os.replace(f.with_suffix(".tmp.npy"), f)
-    return v
-
-
 def _trunk(s: Settings, cfg: TrainConfig, train_photos: list[str]) -> tuple[Trunk, dict | None]:
     """The trunk to train on: the fp32 export, or an int8 one calibrated on an even
     spread of the training photos (never validation or excluded ones). The model
     folder keeps its own copy, so serving uses the very trunk the heads learnt on."""
     if not cfg.int8_trunk:
         return Trunk(s), None
-    from shopsearch.encoders.export import quantize_trunk
-
     ordered = sorted(set(train_photos))
     step = max(1, len(ordered) // cfg.calibration_photos)
     calib = ordered[::step][: cfg.calibration_photos]
@@ -186,8 +123,6 @@ def _finetuned_trunk(s: Settings, cfg: TrainConfig, photos: list[list[str]], tr_
     """Fine-tune the trunk end to end on the training products (never validation or
     excluded ones) and export it; returns the trunk, its card block and the
     fine-tuned model's head weights (they start the heads' own training)."""
-    from shopsearch.encoders.finetune import decode_all, export_trunk, finetune
-
     fcfg = FinetuneConfig(epochs=cfg.finetune_epochs, batch=cfg.finetune_batch, trunk_lr=cfg.finetune_lr,
                           instance_weight=cfg.finetune_instance, hidden=cfg.hidden,
                           width=cfg.finetune_width, height=cfg.finetune_height, base=cfg.finetune_base)
@@ -210,93 +145,6 @@ def _finetuned_trunk(s: Settings, cfg: TrainConfig, photos: list[list[str]], tr_
     return Trunk(s, path, f"ft-{key}", size=(fcfg.width, fcfg.height)), block, init
 
 
-def hard_negative_order(rng, idx: np.ndarray, products, batch: int) -> np.ndarray:
-    """An epoch order where each product is followed by one of the same type in
-    another colour, so the contrastive loss must tell colours apart."""
-    by_type: dict[str, dict[str, list[int]]] = {}
-    for i in idx:
-        p = products[i]
-        by_type.setdefault(p.type, {}).setdefault(p.colour, []).append(int(i))
-    out: list[int] = []
-    for i in rng.permutation(idx)[: len(idx) // 2]:
-        p = products[i]
-        others = [c for c in by_type.get(p.type, {}) if c != p.colour]
-        out.append(int(i))
-        if others:
-            pool = by_type[p.type][others[rng.integers(len(others))]]
-            out.append(pool[rng.integers(len(pool))])
-        else:
-            out.append(int(rng.choice(idx)))
-    # keep pairs together within batches
-    pairs = np.array(out[: len(out) // 2 * 2]).reshape(-1, 2)
-    return pairs[rng.permutation(len(pairs))].reshape(-1)[: len(idx)]
-
-
-def ssl_pretrain(torch, model, X: np.ndarray, M: np.ndarray, idx: np.ndarray, cfg: TrainConfig, rng,
-                 progress: bool = True) -> list[float]:
-    """Instance discrimination (SimCLR's NT-Xent) between two views of each training
-    photo: no captions or labels, so it warms up the shared hidden layer on photos
-    alone before the contrastive stage."""
-    nn, F = torch.nn, torch.nn.functional
-    proj = nn.Linear(cfg.hidden, 256)
-    opt = torch.optim.AdamW(list(model.l1.parameters()) + list(proj.parameters()), lr=cfg.lr,
-                            weight_decay=cfg.weight_decay)
-    Xt = torch.from_numpy(X)
-    avail = [np.where(M[:, i])[0] for i in range(M.shape[1])]
-    losses = []
-    for _ in tqdm(range(cfg.ssl_epochs), desc="pretrain (self-supervised)", unit="epoch", disable=not progress):
-        order, total, steps = rng.permutation(idx), 0.0, 0
-        for b in range(0, len(order), cfg.batch):
-            ib = order[b : b + cfg.batch]
-            if len(ib) < 2:
-                continue
-            v = np.array([rng.choice(avail[i], 2, replace=len(avail[i]) < 2) for i in ib])
-            z1, z2 = (F.normalize(proj(F.gelu(model.l1(Xt[v[:, k], ib]), approximate="tanh")), dim=-1) for k in (0, 1))
-            sim, tgt = z1 @ z2.T / 0.1, torch.arange(len(ib))
-            loss = (F.cross_entropy(sim, tgt) + F.cross_entropy(sim.T, tgt)) / 2
-            opt.zero_grad(); loss.backward(); opt.step()
-            total, steps = total + float(loss.detach()), steps + 1
-        losses.append(total / max(steps, 1))
-    return losses
-
-
-def _model(torch, in_dim: int, cfg: TrainConfig, heads: dict):
-    nn = torch.nn
-
-    class Tower(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.l1 = nn.Linear(in_dim, cfg.hidden)
-            self.drop = nn.Dropout(cfg.dropout)
-            self.l2 = nn.Linear(cfg.hidden, 384)
-            self.heads = nn.ModuleDict({f"h_{k}": nn.Linear(cfg.hidden, len(v[0])) for k, v in heads.items()})
-            self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / 0.07)))
-
-        def forward(self, x):
-            h = torch.nn.functional.gelu(self.l1(x), approximate="tanh")
-            z = torch.nn.functional.normalize(self.l2(self.drop(h)), dim=-1)
-            return z, {k[2:]: m(self.drop(h)) for k, m in self.heads.items()}
-
-    return Tower()
-
-
-def evaluate(aligned: np.ndarray, texts: np.ndarray, captions: list[str], attrs_pred, attrs_true) -> dict:
-    """Validation: caption->photo Recall@1/10 (any product with the same caption counts) and head accuracy."""
-    sims = texts @ aligned.T
-    r1 = r10 = 0
-    for i in range(len(texts)):
-        top = np.argsort(-sims[i])[:10]
-        ok = [captions[j] == captions[i] for j in top]
-        r1 += ok[0]
-        r10 += any(ok)
-    m = {"val_products": len(texts), "t2i_r1": r1 / max(len(texts), 1), "t2i_r10": r10 / max(len(texts), 1)}
-    for name, pred in attrs_pred.items():
-        known = attrs_true[name] >= 0
-        if known.any():
-            m[f"acc_{name}"] = float((pred[known] == attrs_true[name][known]).mean())
-    return m
-
-
 def train(
     catalogue: Path,
     images_dir: Path | None,
@@ -311,7 +159,7 @@ def train(
     on_epoch=None,
     extra_pairs: list[tuple[str, str]] | None = None,
 ) -> TrainReport:
-    import torch
+    import torch  # the train extra, only when a run starts: TrainConfig imports without it (the CLI, the benches)
 
     s = settings or get_settings()
     cfg = cfg or TrainConfig()
@@ -343,15 +191,13 @@ def train(
     log.info("training on %d products with photos (%d from clicks)", len(products), n_clicked)
 
     n = len(products)
-    val = np.array([_is_val(p.id, cfg.val_fraction) for p in products])
+    val = np.array([is_validation(p.id, cfg.val_fraction) for p in products])
     if val.sum() < 5:
         val[:] = False
         val[rng.choice(len(products), size=max(5, len(products) // 20), replace=False)] = True
     tr_idx, va_idx = np.where(~val)[0], np.where(val)[0]
     cache = Path(s.cache) / "features"
     if text_encoder is None:
-        from shopsearch.encoders.text import MiniLMText
-
         text_encoder = MiniLMText(s)
     captions = [p.caption() for p in products]
     T = cached_text(text_encoder, captions, cache)
@@ -384,8 +230,6 @@ def train(
     for a in range(cfg.augment_views):
         f, h = cached_features([p[0] for p in photos], trunk, cache, a + 1, f"augmented {a + 1}", cfg.pooling, cfg.histogram)
         view_feats.append(f); view_hists.append(h); view_mask.append(np.ones(n, bool))
-    from shopsearch.encoders.image import Heads
-
     X = np.stack([Heads.inputs(f, h) for f, h in zip(view_feats, view_hists)])  # views x n x d
     M = np.stack(view_mask)
 
@@ -398,7 +242,7 @@ def train(
     epochs = cfg.epochs or (10 if tuned else 30)
     visual_alpha = cfg.visual_alpha if cfg.visual_alpha is not None else (2.0 if tuned else 1.0)
 
-    model = _model(torch, X.shape[2], cfg, heads)
+    model = heads_model(torch, X.shape[2], cfg, heads)
     if init is not None:  # the fine-tuned model's own heads: the same layout, trained with the trunk
         model.load_state_dict(init, strict=False)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -468,15 +312,10 @@ def train(
     for k in heads:
         params[f"head_{k}_w"] = sd[f"heads.h_{k}.weight"].T
         params[f"head_{k}_b"] = sd[f"heads.h_{k}.bias"]
-    base = l2n(view_feats[0][tr_idx][: 20000, :TRUNK_DIM])
-    mean = base.mean(0)
-    _, _, vt = np.linalg.svd(base - mean, full_matrices=False)
-    params["pca_mean"], params["pca"] = mean.astype(np.float32), vt[: cfg.pca_dim].T.astype(np.float32)
+    params["pca_mean"], params["pca"] = pca.fit(view_feats[0][tr_idx][: 20000], cfg.pca_dim)
     memory = None
     if cfg.memory_k > 0:  # the training products only: validation measures what a new product gets
-        from shopsearch.encoders.memory import CaptionMemory, MemoryConfig, memory_keys
-
-        memory = CaptionMemory(memory_keys(view_feats[0][tr_idx], params["pca_mean"], params["pca"]), T[tr_idx],
+        memory = CaptionMemory(pca.project(view_feats[0][tr_idx], params["pca_mean"], params["pca"]), T[tr_idx],
                                MemoryConfig(k=cfg.memory_k, weight=cfg.memory_weight))
         params.update(memory.params())
 
@@ -496,14 +335,12 @@ def train(
         **({"memory": memory.card()} if memory else {}),
     }
     if tuned and cfg.visual_trunk:
-        from shopsearch.encoders.visual import VisualConfig, fit, model_id
-
         first: dict[str, int] = {}  # photo -> the first training product showing it
         for i in tr_idx:
             first.setdefault(photos[i][0], int(i))
         brands = heads["brand"][1][list(first.values())] if "brand" in heads else None
-        vparams, block = fit(list(first), s, VisualConfig(alpha=visual_alpha), cfg.seed, brands,
-                             [products[i].title for i in first.values()], view_feats[0][list(first.values())])
+        vparams, block = fit_visual(list(first), s, VisualConfig(alpha=visual_alpha), cfg.seed, brands,
+                                    [products[i].title for i in first.values()], view_feats[0][list(first.values())])
         params.update(vparams)
         card["visual"] = block
         card["id"] = model_id(card["id"], block)
@@ -528,28 +365,8 @@ def train(
         "command": " ".join(["shopsearch"] + sys.argv[1:]) if sys.argv and "shopsearch" in sys.argv[0] else None,
     })
 
-    previous = None
-    if (out / "card.json").exists():
-        previous = json.loads((out / "card.json").read_text()).get("validation_metrics")
-    promoted = True
-    target = out
-    if previous and not force and previous.get("t2i_r10", 0) > metrics["t2i_r10"] + 1e-9:
-        promoted = False
-        target = out.parent / f"{out.name}.candidate"
-        log.warning("new model is worse on validation (t2i R@10 %.3f < %.3f): kept the served one, wrote %s "
-                    "(use --force to replace)", metrics["t2i_r10"], previous["t2i_r10"], target)
-    tmp = out.parent / f".{out.name}.new"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    # floats shrink (large ones to float16); integer ids and the words' vocabulary stay as they are
-    np.savez_compressed(tmp / "model.npz", **{k: v.astype(np.float16 if v.size > 100_000 else np.float32)
-                                              if v.dtype.kind == "f" else v for k, v in params.items()})
-    (tmp / "card.json").write_text(json.dumps(card, indent=2))
-    if trunk_card:
-        shutil.copyfile(trunk.path, tmp / trunk_card["file"])
-    if target.exists():
-        shutil.rmtree(target)
-    os.replace(tmp, target)
+    target, promoted, previous = promote(out, params, card, metrics, force, trunk.path if trunk_card else None,
+                                         trunk_card["file"] if trunk_card else None)
     shutil.rmtree(work, ignore_errors=True)
     return TrainReport(out=target, promoted=promoted, metrics=metrics, previous=previous, seconds=seconds,
                        losses=losses, resumed_from=resumed_from)
