@@ -22,7 +22,7 @@ import numpy as np
 from shopsearch.encoders.base import ImageLike, l2n
 from shopsearch.encoders.memory import CaptionMemory
 from shopsearch.encoders.pca import project
-from shopsearch.encoders.photo import HIST_DIM, TRUNK_DIM
+from shopsearch.encoders.photo import HIST_DIM, TRUNK_DIM, pixel_cap
 from shopsearch.encoders.trunk import Trunk, trunk_cache_key
 from shopsearch.encoders.visual import VisualSpace
 from shopsearch.settings import Settings
@@ -111,6 +111,7 @@ class ImageTower:
 
     @classmethod
     def load(cls, model_dir: Path, settings: Settings, trunk: Trunk | None = None) -> "ImageTower":
+        pixel_cap(settings)
         model_dir = Path(model_dir)
         card_path, weights = model_dir / "card.json", model_dir / "model.npz"
         if not weights.exists():

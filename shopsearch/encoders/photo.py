@@ -52,7 +52,10 @@ def normalise(arr: np.ndarray) -> np.ndarray:
     return (arr.astype(np.float32).transpose(2, 0, 1) / 255.0 - MEAN) / STD
 
 
-Image.MAX_IMAGE_PIXELS = 60_000_000
+def pixel_cap(settings) -> None:
+    """PIL's decompression-bomb cap from the settings (`max_image_pixels`), so the decoder
+    refuses what the validator would (set when a tower loads, not at import)."""
+    Image.MAX_IMAGE_PIXELS = int(settings.max_image_pixels)
 
 
 def open_image(src: ImageLike, size: tuple[int, int]) -> Image.Image:

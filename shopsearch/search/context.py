@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from shopsearch.encoders.base import load_encoder
+from shopsearch.encoders.factory import load_encoder
 from shopsearch.index.base import Index, IndexMismatch
 from shopsearch.query.concepts import EmbeddingMatcher
 from shopsearch.query.parser import Intent, parse
