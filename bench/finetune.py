@@ -10,7 +10,7 @@ Measured here (8,000 / 2,000, seed 0): frozen heads type 0.796, colour family 0.
 (0.793 / 0.650 after 12 epochs); fine-tuned with fresh heads, 6 epochs, best
 0.786 / 0.616; warm-started from the frozen heads, 4 epochs, best 0.800 / 0.650. No gain worth a model-specific trunk,
 so the shipped tower kept the trunk frozen then. Fine-tuning every layer instead
-(`shopsearch/encoders/finetune.py`, the training default since) did pay: type 0.870
+(`shopsearch/training/finetune.py`, the training default since) did pay: type 0.870
 and colour family 0.732 on all 8,835 unseen products (docs/experiments/image-tower.md)."""
 
 from __future__ import annotations
