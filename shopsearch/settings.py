@@ -102,6 +102,14 @@ class Settings(BaseSettings):
 
     # Voice: "en" uses Whisper tiny.en; "zh", "auto" or another code the multilingual base model
     voice_language: str = "en"
+    voice_model: str = "tiny.en"  # English speech: "tiny.en", "base" or "small" (docs/voice.md)
+    voice_beams: int = 5
+    voice_hypotheses: int = 5  # n-best transcripts the correction chooses among
+    # A word heard with at least this probability is never changed (docs/voice.md)
+    voice_sure: float = 0.6
+    voice_lm_weight: float = 1.0  # catalogue language model vs recogniser, in log probability
+    voice_temperature: float = 1.0  # divides the recogniser's log probabilities before the n-best posterior
+    voice_word_bonus: float = 1.0  # log-probability bonus per word, against the language model's taste for short queries
     video_ocr: bool = False  # read text in video frames (RapidOCR); measured no help on catalogue clips
 
     # Serving
