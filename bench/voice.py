@@ -13,8 +13,8 @@ Then a few Chinese clips (espeak-ng pinyin voice) through the multilingual model
 
 The dev-t queries are cut into 5 interleaved slices of 60 (--offset 0..4). The first
 adaptation (prompt, hotwords) was tuned on offset 0; the correction's thresholds on
-offset 1 (--tune: decode once, grid-search voice_sure, voice_lm_weight and
-voice_temperature for the best mean spoken/typed nDCG); figures are reported on
+offset 1 (--tune: decode once, grid-search voice_sure, voice_lm_weight, voice_temperature,
+voice_word_bonus and voice_spell_penalty for the best mean spoken/typed nDCG); figures are reported on
 offset 3, which neither saw. What each model heard is saved under var/bench/voice/heard;
 --reuse scores it again (with its recorded timings) without decoding, e.g. after changing
 the correction. --ablation adds the old prompt-only and raw runs."""
@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import pickle
 import re
 import statistics
@@ -123,6 +124,18 @@ def before(text: str, vocab: Any) -> str:
     return finish([(vocab.correct(w) or w) if w.isalpha() and len(w) > 3 else w for w in ws])
 
 
+def with_lengths(h: Any, model: str) -> Any:
+    """Transcripts saved before Heard kept token counts: count them again (the same tokenizer)."""
+    if h.lengths or not h.texts:
+        return h
+    from dataclasses import replace
+
+    from shopsearch.media.voice import load
+
+    tok = load(model).hf_tokenizer
+    return replace(h, lengths=tuple(len(tok.encode(" " + t, add_special_tokens=False).ids) for t in h.texts))
+
+
 def clip(q: dict[str, Any], voice: str, speed: int, snr: str, colour: str) -> np.ndarray:
     """The spoken query as 16 kHz samples, noise mixed in unless snr is "none"."""
     s = decode_audio(str(speak(q["text"], CACHE / f"{voice}-{speed}" / f"{q['qid']}.wav", voice=voice, speed=speed)))
@@ -165,6 +178,7 @@ def main() -> None:
 
     typed = ndcg({q["qid"]: q["text"] for q in qs})
     report: dict[str, Any] = {"clips": len(qs), "offset": a.offset, "typed_ndcg": typed, "noise": a.noise_colour,
+                              "load_average_at_start": os.getloadavg(), "cpus": os.cpu_count(),
                               "settings": {k: v for k, v in get_settings().model_dump().items()
                                            if k.startswith("voice_")}, "models": {}}
     conditions = [(v, sp, snr) for v in a.voices for sp in a.speeds for snr in a.snr]
@@ -183,6 +197,7 @@ def main() -> None:
             store = CACHE / "heard" / f"{name}-{voice}-{speed}-{snr}-{a.noise_colour}-{a.offset}-{a.n}.pkl"
             if a.reuse and store.is_file():  # what was heard before, and how long it took then
                 heard, listen_ms = pickle.loads(store.read_bytes())
+                heard = {k: with_lengths(h, name) for k, h in heard.items()}
             else:
                 listen_ms = {}
                 for q in qs:
@@ -219,7 +234,10 @@ def main() -> None:
             report.setdefault("tuning", {})[name] = tune(saved, qs, vocab, ndcg, typed)
     if a.ablation:
         report["ablation"] = ablation(qs, vocab, a.models, ndcg, typed)
-    print(f"typed nDCG@10 {typed:.4f} over {len(qs)} dev queries (offset {a.offset})")
+    report["load_average_at_end"] = os.getloadavg()
+    print(f"typed nDCG@10 {typed:.4f} over {len(qs)} dev queries (offset {a.offset}); load average "
+          f"{report['load_average_at_start'][0]:.1f} at start, {report['load_average_at_end'][0]:.1f} at end "
+          f"on {os.cpu_count()} cores (timings are per clip on this shared machine)")
 
     if not a.no_chinese and "base" in a.models:
         rows, hits = [], 0
@@ -249,25 +267,31 @@ def main() -> None:
 def tune(saved: dict[str, dict[str, Any]], qs: list[dict[str, Any]], vocab: Any, ndcg: Callable, typed: float
          ) -> dict[str, Any]:
     """Grid search of the correction settings on what was heard (no decoding again):
-    the best mean spoken/typed nDCG over all conditions, ties to lower WER."""
+    the best mean spoken/typed nDCG over all conditions, ties to lower WER. (voice_sure
+    0 changes no word; 1.01 lets every word change, as if no probabilities were known.)"""
     results = []
-    grid = [(sure, lm_weight, temperature, bonus) for sure in (0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.01)
-            for lm_weight in (0.5, 1.0, 2.0) for temperature in (1.0, 2.0) for bonus in (0.0, 1.0, 2.0, 3.0)]
-    for sure, lm_weight, temperature, bonus in grid:
+    grid = [(sure, lm_weight, temperature, bonus, spell) for sure in (0.0, 0.5, 0.6, 0.7, 0.8, 0.9, 1.01)
+            for lm_weight in (0.25, 0.5, 1.0) for temperature in (1.0, 2.0) for bonus in (1.0, 2.0, 3.0, 4.0)
+            for spell in (1.0, 3.0)]
+    for sure, lm_weight, temperature, bonus, spell in grid:
         st = Settings(voice_sure=sure, voice_lm_weight=lm_weight, voice_temperature=temperature,
-                      voice_word_bonus=bonus)
+                      voice_word_bonus=bonus, voice_spell_penalty=spell)
         ratios, wers = [], []
         for heard in saved.values():
             out = {k: correct(h, vocab, st) for k, h in heard.items()}
             ratios.append(ndcg(out) / typed)
             wers.append(statistics.mean(wer(q["text"], out[q["qid"]]) for q in qs))
         results.append({"sure": sure, "lm_weight": lm_weight, "temperature": temperature, "bonus": bonus,
+                        "spell_penalty": spell,
                         "ratio": round(statistics.mean(ratios), 4), "worst": round(min(ratios), 4),
                         "wer": round(statistics.mean(wers), 4)})
     results.sort(key=lambda r: (-r["ratio"], r["wer"]))
     for r in results[:10]:
         print("  tune", r, flush=True)
-    return {"best": results[0], "top": results[:20]}
+    per_sure = {str(x): next(r for r in results if r["sure"] == x) for x in sorted({r["sure"] for r in results})}
+    for x, r in per_sure.items():
+        print(f"  best with voice_sure {x}: {r}", flush=True)
+    return {"best": results[0], "best_per_sure": per_sure, "all": results}
 
 
 def ablation(qs: list[dict[str, Any]], vocab: Any, models: list[str], ndcg: Callable, typed: float) -> dict:

@@ -109,6 +109,7 @@ class Settings(BaseSettings):
     voice_sure: float = 0.6
     voice_lm_weight: float = 1.0  # catalogue language model vs recogniser, in log probability
     voice_temperature: float = 1.0  # divides the recogniser's log probabilities before the n-best posterior
+    voice_spell_penalty: float = 2.0  # log-posterior cost of a catalogue spelling of an unsure word vs a hypothesis
     voice_word_bonus: float = 1.0  # log-probability bonus per word, against the language model's taste for short queries
     video_ocr: bool = False  # read text in video frames (RapidOCR); measured no help on catalogue clips
 

@@ -348,19 +348,24 @@ def _align(best: list[str], alt: list[str]) -> tuple[list[str | None], list[list
 
 def choose(best: list[tuple[str, float]], hyps: list[tuple[list[str], float]], lm: Any, sure: float,
            lm_weight: float, temperature: float = 1.0, word_bonus: float = 0.0,
+           spellings: dict[int, str] | None = None, spell_penalty: float = 2.0,
            max_combos: int = 256) -> list[tuple[str, float]]:
     """The transcript that best fits both the recogniser and the catalogue, changing only
     words the recogniser was unsure of.
 
     `best` is the recogniser's first transcript with word probabilities; `hyps` every
-    transcript of the n-best list (normalised words, total log probability). The other
+    transcript of the n-best list (normalised words, log probability on one length scale). The other
     transcripts are aligned to the best one (a confusion network pivoted on it); where
     they differ, each variant gets the posterior mass of the transcripts that say it.
     A place can change only if every word the best transcript has there is below `sure`
     (an insertion changes no heard word). Every combination is scored as
     log posterior + lm_weight x (log P_catalogue(words) + word_bonus x words): the bonus
-    offsets the language model's preference for dropping words. Words taken from other
+    offsets the language model's preference for dropping words. `spellings` offers, for
+    unsure words the catalogue does not know (position -> its nearest catalogue word:
+    "parts" -> "pants"), that word as one more variant, at the heard word's posterior
+    less `spell_penalty`: what other transcripts say comes first. Words taken from other
     transcripts get probability 0 (they are guesses, open to spelling correction)."""
+    spellings = spellings or {}
     words = [w for w, _ in best]
     if not words or len(hyps) < 2:
         return best
@@ -385,7 +390,8 @@ def choose(best: list[tuple[str, float]], hyps: list[tuple[list[str], float]], l
     pivot = [()] + [x for w in words for x in ((w,), ())]
     pivot = [tuple(p) for p in pivot]
     # slots where some hypothesis differs, merged into runs of neighbouring slots
-    differ = [any(sl[s] != pivot[s] for sl in slots) for s in range(2 * n + 1)]
+    differ = [any(sl[s] != pivot[s] for sl in slots) or (s % 2 == 1 and (s - 1) // 2 in spellings)
+              for s in range(2 * n + 1)]
     regions: list[tuple[int, int]] = []
     s = 0
     while s < 2 * n + 1:
@@ -405,6 +411,11 @@ def choose(best: list[tuple[str, float]], hyps: list[tuple[list[str], float]], l
             opt = tuple(w for x in range(lo, hi) for w in sl[x])
             mass[opt] = mass.get(opt, 0.0) + float(post[k])
         mine = tuple(w for x in range(lo, hi) for w in pivot[x])
+        for x in range(lo, hi):
+            t = (x - 1) // 2
+            if x % 2 == 1 and t in spellings:
+                opt = tuple(spellings[t] if y == x else w for y in range(lo, hi) for w in pivot[y])
+                mass[opt] = max(mass.get(opt, 0.0), mass.get(mine, 0.0) * float(np.exp(-spell_penalty)))
         if any(p >= sure for p in heard_here):
             mass = {mine: mass.get(mine, 1.0)}  # a word heard for sure is never changed
         options.append(sorted(mass.items(), key=lambda kv: -kv[1]))
@@ -456,6 +467,16 @@ class Heard:
     texts: tuple[str, ...] = ()
     logprobs: tuple[float, ...] = ()
     words: tuple[tuple[str, float], ...] = ()
+    lengths: tuple[int, ...] = ()  # tokens in each transcript
+
+    def scores(self) -> list[float]:
+        """Each transcript's log probability per token (what beam search ranks by) times the
+        best one's length: a total on one scale for all, so a transcript that stops early
+        ("women" for "women white top") does not win just by having fewer tokens to pay for."""
+        if len(self.lengths) != len(self.logprobs) or not self.lengths:
+            return list(self.logprobs)
+        n = max(self.lengths[0], 1)
+        return [lp / max(k, 1) * n for lp, k in zip(self.logprobs, self.lengths)]
 
     @property
     def text(self) -> str:
@@ -508,7 +529,7 @@ def decode(m: Any, samples: np.ndarray, language: str, bias: Bias, vad: bool = T
             if n and piece.strip():
                 words.append((piece, float(np.mean(probs[i:i + n]))))
             i += n
-    return Heard(tuple(texts), tuple(logprobs), tuple(words))
+    return Heard(tuple(texts), tuple(logprobs), tuple(words), tuple(len(ids) for ids in res.sequences_ids))
 
 
 def correct(heard: Heard, vocab: Any = None, settings: Any = None) -> str:
@@ -530,9 +551,11 @@ def correct(heard: Heard, vocab: Any = None, settings: Any = None) -> str:
         return finish([w for w, _ in best])
     from shopsearch.media.voice_lm import lm_for
 
-    hyps = [([w for w, _ in words_of(t, vocab)], lp) for t, lp in zip(heard.texts, heard.logprobs)]
+    hyps = [([w for w, _ in words_of(t, vocab)], lp) for t, lp in zip(heard.texts, heard.scores())]
+    spellings = {i: c for i, (w, p) in enumerate(best) if p < st.voice_sure and w.isalpha() and len(w) > 3
+                 and (c := vocab.correct(w))}
     chosen = choose(best, hyps, lm_for(vocab), st.voice_sure, st.voice_lm_weight, st.voice_temperature,
-                    st.voice_word_bonus)
+                    st.voice_word_bonus, spellings, st.voice_spell_penalty)
     return finish(spell(chosen, vocab, st.voice_sure))
 
 

@@ -23,6 +23,18 @@ BOS, EOS, NUM = "<s>", "</s>", "<num>"
 GENDERS = ("men", "women", "kids", "boys", "girls")
 
 
+def tokens(words: list[str]) -> list[str]:
+    """Words as the model counts them: "for men" is one token, so that a query ending in a
+    gender ("black watch for men") does not make "men" alone look like a whole query."""
+    out: list[str] = []
+    for w in words:
+        if out and out[-1] == "for" and w in GENDERS:
+            out[-1] = f"for {w}"
+        else:
+            out.append(w)
+    return out
+
+
 class CatalogueLM:
     """log P(words) under a bigram of catalogue phrases, interpolated (Witten-Bell) with
     add-one unigrams of title words, phrase words and value names."""
@@ -42,28 +54,31 @@ class CatalogueLM:
     def from_vocabulary(cls, vocab: Any) -> "CatalogueLM":
         """Phrases count as often as products carry them, each also in the words a shopper
         says for it: the last word in singular ("men black watch"), the gender last
-        ("black watch for men"), and a colour by its
-        first word when the catalogue's lexicon takes that word for the colour ("navy"
-        for "navy blue"). Value names add their words and inner bigrams (not as whole
+        ("black watch for men"), and a colour or type by one of its words when the
+        catalogue's lexicon takes that word for it alone ("navy" for "navy blue",
+        "perfume" for "perfume and body mist"). Value names add their words and inner bigrams (not as whole
         queries: "women" alone is not a likely query); title words add unigrams by
         document frequency."""
         uni: Counter[str] = Counter()
         bi: Counter[tuple[str, str]] = Counter()
 
         def sentence(words: list[str], n: int) -> None:
+            words = tokens(words)
             seq = [BOS, *words, EOS]
             for a, b in zip(seq, seq[1:]):
                 bi[(a, b)] += n
             uni.update({w: n for w in words})
             uni[EOS] += n
 
-        short: dict[str, str] = {}  # "navy blue" -> "navy"
+        short: dict[str, str] = {}  # "navy blue" -> "navy", "perfume and body mist" -> "perfume"
         entries = vocab.lexicon.entries
-        for value in vocab.colours:
-            k = key_of(value)
-            first = k.split()[0] if " " in k else ""
-            if first and key_of(value) in entries and value in entries.get(first, {}).get("colour", ()):
-                short[k] = first
+        for kind, table in (("colour", vocab.colours), ("type", vocab.types)):
+            for value in table:
+                k = key_of(value)
+                for w in k.split()[:-1] if " " in k else ():
+                    if tuple(entries.get(w, {}).get(kind, ())) == (value,):
+                        short[k] = w
+                        break
         for phrase, n in vocab.phrases:
             words = key_of(phrase).split()
             if not words:
@@ -109,7 +124,7 @@ class CatalogueLM:
 
     def logprob(self, words: list[str]) -> float:
         """Natural log probability of a whole query (digits as one number token)."""
-        seq = [BOS] + [NUM if w.isdigit() else w for w in words] + [EOS]
+        seq = [BOS] + tokens([NUM if w.isdigit() else w for w in words]) + [EOS]
         return sum(math.log(max(self.prob(a, b), 1e-12)) for a, b in zip(seq, seq[1:]))
 
 
