@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from shopsearch.media.audio import RATE, decode_audio
+from shopsearch.media.voice_lm import lm_for
 from shopsearch.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -239,8 +240,8 @@ COMPOUND_DF = 5  # two heard words are joined when the catalogue's titles spell 
 def words_of(text: str, vocab: Any = None, probs: list[tuple[int, int, float]] | None = None
              ) -> list[tuple[str, float]]:
     """Transcript -> (word, probability) pairs: lower case without punctuation, possessives
-    dropped ("men's" -> "men"), "t-shirt" -> "tshirt" and "sweat shirt" -> "sweatshirt" when the catalogue spells them
-    so, other hyphens split, repeated words (a Whisper loop) collapsed. `probs` gives
+    dropped ("men's" -> "men"), "t-shirt" -> "tshirt" and "sweat shirt" -> "sweatshirt"
+    when the catalogue spells them so, other hyphens split, repeated words (a Whisper loop) collapsed. `probs` gives
     character spans of the text with the recogniser's probability; a word gets the lowest
     of the spans it overlaps (SURE without them)."""
     out: list[tuple[str, float]] = []
@@ -549,8 +550,6 @@ def correct(heard: Heard, vocab: Any = None, settings: Any = None) -> str:
     best = words_of(text, vocab, spans) if heard.words else words_of(heard.text, vocab)
     if vocab is None:
         return finish([w for w, _ in best])
-    from shopsearch.media.voice_lm import lm_for
-
     hyps = [([w for w, _ in words_of(t, vocab)], lp) for t, lp in zip(heard.texts, heard.scores())]
     spellings = {i: c for i, (w, p) in enumerate(best) if p < st.voice_sure and w.isalpha() and len(w) > 3
                  and (c := vocab.correct(w))}
