@@ -126,6 +126,17 @@ class Settings(BaseSettings):
 
     # Voice: "en" uses Whisper tiny.en; "zh", "auto" or another code the multilingual base model
     voice_language: str = "en"
+    # English speech: "tiny.en", "base" or "small" (small's published packages are incomplete).
+    # tiny.en: base hears accented voices better but costs 1.9x the CPU, over 1 s a clip here (docs/voice.md)
+    voice_model: str = "tiny.en"
+    voice_beams: int = 5
+    voice_hypotheses: int = 5  # n-best transcripts the correction chooses among
+    # Correction (docs/voice.md; grid-searched on dev-t slice 1 over 5 voices x 2 speeds x clean/noisy):
+    voice_sure: float = 0.9  # a word heard with at least this probability is never changed
+    voice_lm_weight: float = 0.25  # catalogue language model vs recogniser, in log probability
+    voice_temperature: float = 1.0  # divides the recogniser's log probabilities before the n-best posterior
+    voice_spell_penalty: float = 3.0  # log-posterior cost of a catalogue spelling of an unsure word vs a hypothesis
+    voice_word_bonus: float = 4.0  # per word, against the language model's taste for short queries
     video_ocr: bool = False  # read text in video frames (RapidOCR); measured no help on catalogue clips
 
     # Serving
