@@ -58,14 +58,14 @@ def matched(ctx: SearchContext, plan: Plan, p: Pool) -> tuple[np.ndarray | None,
         return None, False
     if plan.sure is not None and plan.sure[p.pos].any():
         return plan.sure[p.pos], True
-    if plan.has_photo:
+    if plan.has_photo or not ({"text_sim", "bm25_score"} & set(p.parts)):
         return None, False
     m = np.zeros(len(p.pos), bool)
     if "text_sim" in p.parts:
         m |= p.parts["text_sim"] >= s.count_text_sim
     if "bm25_score" in p.parts and p.parts["bm25_score"].max() > 0:
         m |= p.parts["bm25_score"] >= s.count_bm25_share * p.parts["bm25_score"].max()
-    return (m, False) if m.any() else (None, False)
+    return m, False  # nothing passes: 0 results, the pool still reachable as related
 
 
 def rules_for(ctx: SearchContext, plan: Plan) -> Effects | None:

@@ -111,17 +111,18 @@ def retrieval_text(text: str, intent: Intent) -> str:
 
 def sure_mask(ctx: SearchContext, plan: Plan) -> np.ndarray | None:
     """Rows with every attribute the words name for sure (type first; colour and gender
-    where some remain), over the whole index; None without a sure type. A field the
-    shopper filters on explicitly is the filter's, not the parser's. A photo alone (more
-    like this) keeps its own neighbours; a photo with words that ask for something does not."""
+    where some remain), over the whole index; None without a sure type. The shopper's
+    type filter joins the words' types (the filter decides what is shown, the mask what
+    counts); a colour or gender the shopper filters on is the filter's, not the parser's.
+    A photo alone (more like this) keeps its own neighbours; a photo with words that ask
+    for something does not."""
     intent, filters = plan.intent, plan.query.filters
-    if (intent is None or not intent.types or plan.image_only or filters.type
-            or not ctx.facet_like("type")):
+    if intent is None or not intent.types or plan.image_only or not ctx.facet_like("type"):
         return None
     if plan.has_photo and not (intent.photo and (intent.colours or intent.genders or intent.price_max is not None)):
         return None
     ix = ctx.index
-    m = np.isin(ix.column("type"), intent.types)
+    m = np.isin(ix.column("type"), list(intent.types) + list(filters.type))
     for name, wanted in (("colour", intent.colours), ("gender", intent.genders)):
         if wanted and not getattr(filters, name) and ctx.facet_like(name):
             narrower = m & np.isin(ix.column(name), wanted)
