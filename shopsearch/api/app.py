@@ -120,7 +120,7 @@ def create_app(index: str | Path, settings: Settings | None = None, engine=None)
     app.include_router(media.router())
     app.include_router(events.router())
     app.include_router(admin_routes.router(s, admin))
-    app.include_router(analytics.router(admin))
+    app.include_router(analytics.router(s, admin))
 
     def openapi() -> dict[str, Any]:
         """FastAPI's schema plus SearchRequest, which POST /search parses by hand

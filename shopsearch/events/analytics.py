@@ -196,7 +196,7 @@ def arm_figures(store: EventStore, experiment: str, period: Period | None = None
                 for arm, n, ss, cl, k, cv in s.execute(q)]
 
 
-def summary(store: EventStore, period: Period, limit: int = 20) -> dict:
+def summary(store: EventStore, period: Period, limit: int = 20, min_searches: int = 2, max_ctr: float = 0.1) -> dict:
     """Everything the dashboard shows, in one answer (GET /admin/analytics)."""
     with Session(store.engine) as s:
         searches = int(s.scalar(select(func.count()).select_from(SearchRow).where(*period.where(SearchRow.ts))) or 0)
@@ -212,7 +212,7 @@ def summary(store: EventStore, period: Period, limit: int = 20) -> dict:
         "latency_ms": {"p50": pct(0.5), "p95": pct(0.95)},
         "top_queries": [r.model_dump() for r in top_queries(store, period, limit)],
         "zero_result_queries": [r.model_dump() for r in zero_result_queries(store, period, limit)],
-        "low_ctr_queries": [r.model_dump() for r in low_ctr_queries(store, period, limit=limit)],
+        "low_ctr_queries": [r.model_dump() for r in low_ctr_queries(store, period, min_searches, max_ctr, limit)],
         "click_positions": click_positions(store, period),
         "conversions_per_query": [r.model_dump() for r in conversions_per_query(store, period, limit)],
     }

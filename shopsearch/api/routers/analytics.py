@@ -14,6 +14,7 @@ from pydantic import BaseModel, ValidationError
 from shopsearch.api.deps import engine, events
 from shopsearch.events.analytics import Period, summary
 from shopsearch.events.store import EventStore
+from shopsearch.settings import Settings
 from shopsearch.ranking.experiments import (Experiment, Results, delete_experiment, get_experiment,
                                             list_experiments, promote, results, save_experiment, stop_experiment)
 
@@ -35,7 +36,7 @@ def period_of(since: str | None, until: str | None, days: float | None) -> Perio
         raise HTTPException(422, f"period: {e}") from None
 
 
-def router(admin: Callable) -> APIRouter:
+def router(s: Settings, admin: Callable) -> APIRouter:
     r = APIRouter()
 
     @r.get("/admin", include_in_schema=False)
@@ -48,7 +49,8 @@ def router(admin: Callable) -> APIRouter:
                   store: EventStore = Depends(events)) -> dict:
         """Top queries, zero-result queries, low click-through queries, click positions and
         conversions per query over a period (`since`/`until` ISO times, or `days`; default all)."""
-        return summary(store, period_of(since, until, days), min(max(limit, 1), 200))
+        return summary(store, period_of(since, until, days), min(max(limit, 1), 200),
+                       min_searches=s.low_ctr_min_searches, max_ctr=s.low_ctr_max)
 
     @r.post("/admin/experiments", dependencies=[Depends(admin)])
     def experiment_put(exp: Experiment, eng=Depends(engine)) -> dict:

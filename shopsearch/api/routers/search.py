@@ -65,7 +65,7 @@ def run(eng, gates: Gates, req: SearchRequest, images: list | None = None, spoke
     with gates.search:
         res = eng.search(q)
     out = ApiResult.of(res, spoken)
-    if eng.events is not None and req.page == 1:  # a search, not the next page of one
+    if eng.events is not None and req.page == 1 and eng.settings.search_log:  # a search, not its next page
         try:
             eng.events.log_search(SearchLog(query_id=out.query_id, query=q.text or "",
                                             modality=modality or modality_of(req, images, None),
