@@ -230,3 +230,18 @@ def test_dashboard_adds_a_synonym_for_a_zero_result_query_in_chromium(ops, brows
     res = search(ops.base, NONSENSE)  # the next search for it finds watches
     assert not res["no_match"] and res["hits"][0]["id"] == first  # pinned by the rule
     assert all(h["type"] == "Watches" for h in res["hits"][1:4]), [h["type"] for h in res["hits"]]
+
+
+def test_cli_runs_an_experiment(tmp_path, small_index):
+    from conftest import cli
+
+    idx = tmp_path / "idx"
+    shutil.copytree(small_index, idx)
+    exp = '{"name": "t1", "arms": [{"name": "control"}, {"name": "b", "weights": {"bm25": 2}}]}'
+    assert "started experiment t1" in cli("experiments", "start", exp, "--index", idx).stdout
+    assert cli("experiments", "start", exp.replace("t1", "t2"), "--index", idx, check=False).returncode == 2
+    assert '"name":"t1"' in cli("experiments", "list", "--index", idx).stdout
+    out = cli("experiments", "results", "t1", "--index", idx).stdout
+    assert "control" in out and "leader -" in out
+    assert "promoted b of t1" in cli("experiments", "promote", "t1", "b", "--index", idx).stdout
+    assert cli("experiments", "stop", "nope", "--index", idx, check=False).returncode == 2
