@@ -60,7 +60,7 @@ def run(engine: Engine, exp: Experiment, sessions: int, seed: int) -> dict:
             text = rnd.choice(QUERIES)
             key = (text, arm.name)
             if key not in cache:
-                res = engine.search(arm.apply(Query(text=text, page_size=10, session=sid, personalize=False)))
+                res = engine.search(arm.apply(Query(text=text, page_size=10, session=sid, personalize=False), engine.settings))
                 cache[key] = [res.hits, res.total, res.took_ms]
             hits, total, took = cache[key]
             qid = uuid.uuid4().hex
@@ -90,7 +90,7 @@ def main() -> None:
     ap.add_argument("--index", default="var/n-demo-index")
     ap.add_argument("--sessions", type=int, default=600)
     ap.add_argument("--seeds", type=int, default=5)
-    ap.add_argument("--weight", type=float, default=0.1, help="the new arm's year modifier weight")
+    ap.add_argument("--weight", type=float, default=0.2, help="the new arm's year modifier weight")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger().setLevel(logging.WARNING)  # a dependency turns on DEBUG at import

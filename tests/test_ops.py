@@ -168,6 +168,16 @@ def test_promote_writes_weights_in_the_shape_tune_writes(tmp_path, small_index):
     assert fw["keyword"] == dict(DEFAULT, image=0.25, bm25=2.0)  # over what tune wrote
     assert set(fw) >= {"keyword", "attribute", "descriptive", "photo", "photo_only_text"}
     assert all(w["bm25"] == 2.0 for w in fw.values())
+    save_experiment(index, Experiment(name="t", arms=[Arm(name="untuned", tuned=False), Arm(name="tuned", tuned=True)]))
+    promote(index, "t", "untuned")  # the untuned defaults win: the tuned weights go
+    assert index.get_meta("fusion_weights") is None
+    from shopsearch.schema import Query
+    from shopsearch.settings import Settings
+
+    s = Settings(weight_bm25=0.7)
+    untuned = Arm(name="u", tuned=False, weights={"text": 2.0}).apply(Query(text="shirt"), s).weights
+    assert untuned.bm25 == 0.7 and untuned.text == 2.0 and untuned.attributes == s.attribute_boost
+    assert Arm(name="t", tuned=True, weights={"text": 2.0}).apply(Query(text="shirt"), s).weights.text is None
     with pytest.raises(ValueError, match="unknown transform"):
         Arm(name="x", modifiers=[{"field": "price", "weight": 1, "transform": "cube"}])
 

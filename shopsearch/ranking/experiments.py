@@ -21,6 +21,7 @@ from shopsearch.events.analytics import ArmFigures, Period, arm_figures, two_pro
 from shopsearch.events.store import EventStore
 from shopsearch.ranking.modifiers import Modifier
 from shopsearch.schema import Query, Weights
+from shopsearch.settings import Settings, get_settings
 
 BUCKETS = 10_000
 QUERY_TYPES = ("keyword", "attribute", "descriptive", "photo", "photo_only_text")  # ranking/tune.py's
@@ -35,7 +36,9 @@ class Arm(BaseModel):
     fusion: Literal["rrf", "weighted"] | None = None
     modifiers: list[dict[str, Any]] | None = None  # in place of the index's score modifiers
     rules: bool = True
-    tuned: bool = False  # the index's tuned weights (`shopsearch tune`), whatever `weights` says
+    # True: the index's tuned weights (`shopsearch tune`), whatever `weights` says; False: the
+    # untuned defaults (the settings') for every weight not given, so "tuned vs not" can be tested
+    tuned: bool | None = None
 
     @model_validator(mode="after")
     def _check(self) -> "Arm":
@@ -43,10 +46,16 @@ class Arm(BaseModel):
             Modifier.parse(m)  # refuses an unknown transform with a clear error
         return self
 
-    def apply(self, q: Query) -> Query:
-        """The query ranked this arm's way."""
+    def apply(self, q: Query, settings: Settings | None = None) -> Query:
+        """The query ranked this arm's way (`settings`: where the untuned defaults come from)."""
         upd: dict[str, Any] = {"rules": self.rules}
         upd["weights"] = Weights() if self.tuned else self.weights
+        if self.tuned is False:
+            s = settings or get_settings()
+            fill = {n: getattr(s, f"weight_{n}") for n in Weights.model_fields if n != "attributes"}
+            fill["attributes"] = s.attribute_boost
+            given = self.weights.model_dump()
+            upd["weights"] = Weights(**{n: given[n] if given[n] is not None else v for n, v in fill.items()})
         if self.fusion is not None:
             upd["fusion"] = self.fusion
         if self.modifiers is not None:
@@ -153,7 +162,9 @@ def promote(index, name: str, arm_name: str) -> Experiment:
     exp = stop_experiment(index, name, arm_name)
     arm = exp.arm(arm_name)
     given = {k: v for k, v in arm.weights.model_dump().items() if v is not None}
-    if given and not arm.tuned:
+    if arm.tuned is False:  # back to the untuned defaults, with the arm's own weights over them
+        index.set_meta("fusion_weights", None if not given else {qt: dict(given) for qt in QUERY_TYPES})
+    elif given and not arm.tuned:
         tuned = index.get_meta("fusion_weights") or {}
         index.set_meta("fusion_weights", {qt: {**tuned.get(qt, {}), **given} for qt in sorted(set(QUERY_TYPES) | set(tuned))})
     if arm.modifiers is not None:

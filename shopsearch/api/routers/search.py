@@ -61,7 +61,7 @@ def run(eng, gates: Gates, req: SearchRequest, images: list | None = None, spoke
     exp = running(eng.index) if q.session else None
     arm = exp.assign(q.session) if exp is not None else None
     if arm is not None:
-        q = arm.apply(q)
+        q = arm.apply(q, eng.settings)
     with gates.search:
         res = eng.search(q)
     out = ApiResult.of(res, spoken)
