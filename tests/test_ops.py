@@ -197,6 +197,10 @@ def browser():
 
 def test_dashboard_adds_a_synonym_for_a_zero_result_query_in_chromium(ops, browser):
     search(ops.base, NONSENSE)  # at least one zero-result search, whatever ran before
+    exp = {"name": "ui-test", "arms": [{"name": "control"}, {"name": "bm25-off", "weights": {"bm25": 0}}]}
+    assert httpx.post(f"{ops.base}/admin/experiments", json=exp, headers=AUTH).status_code == 200
+    for i in range(6):
+        search(ops.base, "shirt", session=f"ui-{i}")
     ctx = browser.new_context(viewport={"width": 1280, "height": 1100})
     page = ctx.new_page()
     errors: list[str] = []
@@ -227,6 +231,11 @@ def test_dashboard_adds_a_synonym_for_a_zero_result_query_in_chromium(ops, brows
         page.screenshot(path=str(SHOTS / "admin-rule-added.png"), full_page=True)
         page.reload()  # the token stays for this tab
         page.locator(f"#zero tr[data-query='{NONSENSE}']").wait_for()
+        page.locator("#experiments button.stop").wait_for()
+        page.locator("#experiments").scroll_into_view_if_needed()
+        page.screenshot(path=str(SHOTS / "admin-ab-test.png"), full_page=True)
+        page.click("#experiments button.stop")
+        page.wait_for_function("document.querySelector('#experiments').textContent.includes('stopped')")
     finally:
         ctx.close()
     assert not errors, errors
@@ -237,6 +246,8 @@ def test_dashboard_adds_a_synonym_for_a_zero_result_query_in_chromium(ops, brows
     assert any(s["input"] == NONSENSE and s["synonyms"] == ["watch"] for s in syns)
     rules = httpx.get(f"{ops.base}/admin/rules", headers=AUTH).json()
     assert any(r["match"]["query"] == NONSENSE and r["pin"][0]["id"] == first for r in rules)
+    assert httpx.get(f"{ops.base}/admin/experiments/ui-test", headers=AUTH).json()["experiment"]["status"] == "stopped"
+    assert httpx.delete(f"{ops.base}/admin/experiments/ui-test", headers=AUTH).status_code == 200
     res = search(ops.base, NONSENSE)  # the next search for it finds watches
     assert not res["no_match"] and res["hits"][0]["id"] == first  # pinned by the rule
     assert all(h["type"] == "Watches" for h in res["hits"][1:4]), [h["type"] for h in res["hits"]]
