@@ -267,3 +267,18 @@ def test_cli_runs_an_experiment(tmp_path, small_index):
     assert "control" in out and "leader -" in out
     assert "promoted b of t1" in cli("experiments", "promote", "t1", "b", "--index", idx).stdout
     assert cli("experiments", "stop", "nope", "--index", idx, check=False).returncode == 2
+
+
+def test_photo_and_browse_searches_are_logged_by_modality(ops, data_dir):
+    from conftest import fashion_rows
+
+    photo = (data_dir / fashion_rows(1)[0]["image_hr"]).read_bytes()
+    r = httpx.post(f"{ops.base}/search", files={"image": ("q.jpg", photo, "image/jpeg")},
+                   data={"query": '{"page_size": 5}'}, timeout=60)
+    assert r.status_code == 200, r.text
+    assert httpx.get(f"{ops.base}/search", params={"type": "Watches"}, timeout=60).status_code == 200
+    a = httpx.get(f"{ops.base}/admin/analytics", headers=AUTH).json()
+    assert a["modalities"].get("photo", 0) >= 1 and a["modalities"].get("browse", 0) >= 1
+    assert "" not in {q["query"] for q in a["top_queries"]}  # a photo or a browse is not a query
+    bad = httpx.get(f"{ops.base}/admin/analytics", params={"since": "yesterday"}, headers=AUTH)
+    assert bad.status_code == 422 and "period" in bad.json()["detail"]
