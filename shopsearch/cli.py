@@ -456,6 +456,76 @@ def synonyms_delete(set_id: str = typer.Argument(...), index: Optional[str] = In
     typer.echo(f"deleted synonym set {set_id}")
 
 
+experiments_app = typer.Typer(no_args_is_help=True, help="A/B tests of two ranking configurations, split by session.")
+app.add_typer(experiments_app, name="experiments")
+
+
+@experiments_app.command("start")
+def experiments_start(experiment: str = typer.Argument(..., help='The test as JSON, or @file.json: {"name": "t1", '
+                                                       '"arms": [{"name": "control"}, {"name": "b", "tuned": true}]}'),
+                      index: Optional[str] = IndexOpt) -> None:
+    """Start (or replace) an A/B test."""
+    from shopsearch.ranking.experiments import Experiment, save_experiment
+
+    text = Path(experiment[1:]).read_text(encoding="utf-8") if experiment.startswith("@") else experiment
+    e = _model(Experiment, text)
+    try:
+        replaced = save_experiment(_open(index), e)
+    except ValueError as err:
+        _fail(str(err))
+    typer.echo(f"{'replaced' if replaced else 'started'} experiment {e.name}")
+
+
+@experiments_app.command("list")
+def experiments_list(index: Optional[str] = IndexOpt) -> None:
+    from shopsearch.ranking.experiments import list_experiments
+
+    for e in list_experiments(_open(index)):
+        typer.echo(e.model_dump_json(exclude_defaults=True))
+
+
+@experiments_app.command("results")
+def experiments_results(name: str = typer.Argument(...), index: Optional[str] = IndexOpt) -> None:
+    """Per-arm click-through and conversion with Wilson 95% intervals, and the p-values."""
+    from shopsearch.events.store import EventStore
+    from shopsearch.ranking.experiments import results
+
+    s = get_settings()
+    try:
+        r = results(_open(index), EventStore.for_index(_index_path(index), s.events_url), name)
+    except KeyError as err:
+        _fail(err.args[0])
+    for a in r.arms:
+        typer.echo(f"{a.arm:<16}{a.searches:>7} searches  CTR {a.ctr.rate:.3f} [{a.ctr.low:.3f}, {a.ctr.high:.3f}]  "
+                   f"conversion {a.conversion.rate:.3f} [{a.conversion.low:.3f}, {a.conversion.high:.3f}]")
+    typer.echo(f"p (CTR) {r.ctr_p_value:.3g}  p (conversion) {r.conversion_p_value:.3g}  leader {r.leader or '-'}")
+
+
+@experiments_app.command("stop")
+def experiments_stop(name: str = typer.Argument(...), winner: Optional[str] = typer.Option(None, "--winner"),
+                     index: Optional[str] = IndexOpt) -> None:
+    from shopsearch.ranking.experiments import stop_experiment
+
+    try:
+        stop_experiment(_open(index), name, winner)
+    except KeyError as err:
+        _fail(err.args[0])
+    typer.echo(f"stopped experiment {name}")
+
+
+@experiments_app.command("promote")
+def experiments_promote(name: str = typer.Argument(...), arm: str = typer.Argument(...),
+                        index: Optional[str] = IndexOpt) -> None:
+    """Stop the test and make the arm the index's default ranking."""
+    from shopsearch.ranking.experiments import promote
+
+    try:
+        promote(_open(index), name, arm)
+    except KeyError as err:
+        _fail(err.args[0])
+    typer.echo(f"promoted {arm} of {name}")
+
+
 @keys_app.command("revoke")
 def keys_revoke(key_id: str = typer.Argument(...), index: Optional[str] = IndexOpt) -> None:
     """Revoke a key: a running server refuses it within a second."""

@@ -152,4 +152,7 @@ class SearchResult(BaseModel):
     intent: dict[str, Any] | None = None
     profile: dict[str, Any] | None = None  # the session profile that re-ranked the results
     rules: list[str] = Field(default_factory=list)  # merchandising rules this query matched
+    # The words matched no product (no relevance cut passed): `total` is then the whole pool,
+    # shown as a fallback, and analytics count the search as a zero-result one.
+    no_match: bool = False
     took_ms: float = 0.0

@@ -163,6 +163,11 @@ class Settings(BaseSettings):
     key_rate_limit_per_minute: int = 600  # a new key's limit unless it is given one (0: none)
     cors_origins: list[str] = []  # origins whose pages may call the API (JSON list; ["*"]: any)
 
+    # Analytics and A/B tests (docs/operators-guide.md)
+    search_log: bool = True  # log each search (query, modality, count, latency, session, arm) for analytics
+    low_ctr_min_searches: int = 2  # a query needs this many searches to be called low click-through
+    low_ctr_max: float = 0.1  # ... and at most this share of its searches clicked
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

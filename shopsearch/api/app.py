@@ -22,7 +22,7 @@ from fastapi.staticfiles import StaticFiles
 from shopsearch.api import keys, meili
 from shopsearch.api.deps import Gates
 from shopsearch.api.models import SearchRequest
-from shopsearch.api.routers import admin as admin_routes, events, media, products, search
+from shopsearch.api.routers import admin as admin_routes, analytics, events, media, products, search
 from shopsearch.events.store import EventStore
 from shopsearch.settings import Settings, get_settings
 
@@ -120,6 +120,7 @@ def create_app(index: str | Path, settings: Settings | None = None, engine=None)
     app.include_router(media.router())
     app.include_router(events.router())
     app.include_router(admin_routes.router(s, admin))
+    app.include_router(analytics.router(s, admin))
 
     def openapi() -> dict[str, Any]:
         """FastAPI's schema plus SearchRequest, which POST /search parses by hand

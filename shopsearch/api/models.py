@@ -63,13 +63,14 @@ class ApiResult(BaseModel):
     transcript: str | None = None
     took_ms: float
     rules: list[str] = []  # merchandising rules this query matched
+    no_match: bool = False  # the words matched nothing: the hits are only the nearest products
 
     @classmethod
     def of(cls, res: SearchResult, transcript: str | None = None) -> "ApiResult":
         return cls(
             query_id=uuid.uuid4().hex, total=res.total, related=res.related, page=res.page,
             page_size=res.page_size, facets=res.facets, intent=res.intent, profile=res.profile,
-            took_ms=res.took_ms, transcript=transcript, rules=res.rules,
+            took_ms=res.took_ms, transcript=transcript, rules=res.rules, no_match=res.no_match,
             hits=[ApiHit(id=h.id, title=h.title, score=h.score, parts=h.parts, type=h.type, colour=h.colour,
                          gender=h.gender, brand=h.brand, price=h.price, attrs=h.attrs,
                          image_url=f"/images/{h.id}" if h.has_image else None, rules=h.rules) for h in res.hits],

@@ -23,7 +23,7 @@ class _Base(DeclarativeBase):
     pass
 
 
-class _Row(_Base):
+class EventRow(_Base):
     __tablename__ = "events"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     ts: Mapped[float] = mapped_column(Float, index=True)
@@ -34,6 +34,43 @@ class _Row(_Base):
     query_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
     query_text: Mapped[str | None] = mapped_column(String(1024), nullable=True)
     position: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class SearchRow(_Base):
+    """One logged search: what analytics count, joined to clicks by query id."""
+
+    __tablename__ = "searches"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ts: Mapped[float] = mapped_column(Float, index=True)
+    query: Mapped[str] = mapped_column(String(1024), index=True)
+    modality: Mapped[str] = mapped_column(String(16))
+    total: Mapped[int] = mapped_column(Integer)
+    latency_ms: Mapped[float] = mapped_column(Float)
+    session_id: Mapped[str | None] = mapped_column(String(128), index=True, nullable=True)
+    query_id: Mapped[str] = mapped_column(String(128), index=True)
+    experiment: Mapped[str | None] = mapped_column(String(100), index=True, nullable=True)
+    arm: Mapped[str | None] = mapped_column(String(100), nullable=True)
+
+
+MODALITIES = ("text", "photo", "voice", "video", "browse")
+
+
+def normalise_query(text: str | None) -> str:
+    """The form analytics group by: lower case, single spaces ("Black  Watch" = "black watch")."""
+    return " ".join((text or "").lower().split())[:1024]
+
+
+@dataclass
+class SearchLog:
+    query_id: str
+    query: str
+    modality: str
+    total: int
+    latency_ms: float
+    session_id: str | None = None
+    experiment: str | None = None
+    arm: str | None = None
+    ts: float = 0.0
 
 
 @dataclass
@@ -86,7 +123,7 @@ class EventStore:
         if not e.session_id:
             raise ValueError("an event needs a session id")
         with Session(self.engine) as s, s.begin():
-            row = _Row(ts=e.ts or time.time(), type=e.type, session_id=e.session_id, user_id=e.user_id,
+            row = EventRow(ts=e.ts or time.time(), type=e.type, session_id=e.session_id, user_id=e.user_id,
                        product_id=e.product_id, query_id=e.query_id, query_text=e.query_text, position=e.position)
             s.add(row)
             s.flush()
@@ -95,21 +132,21 @@ class EventStore:
         return rid
 
     @staticmethod
-    def _ev(r: _Row) -> Event:
+    def _ev(r: EventRow) -> Event:
         return Event(type=r.type, session_id=r.session_id, product_id=r.product_id, user_id=r.user_id,
                      query_id=r.query_id, query_text=r.query_text, position=r.position, ts=r.ts, id=r.id)
 
     def for_session(self, session_id: str) -> list[Event]:
         with Session(self.engine) as s:
-            return [self._ev(r) for r in s.scalars(select(_Row).where(_Row.session_id == session_id).order_by(_Row.ts))]
+            return [self._ev(r) for r in s.scalars(select(EventRow).where(EventRow.session_id == session_id).order_by(EventRow.ts))]
 
     def for_user(self, user_id: str) -> list[Event]:
         with Session(self.engine) as s:
-            return [self._ev(r) for r in s.scalars(select(_Row).where(_Row.user_id == user_id).order_by(_Row.ts))]
+            return [self._ev(r) for r in s.scalars(select(EventRow).where(EventRow.user_id == user_id).order_by(EventRow.ts))]
 
     def clicks(self) -> list[Event]:
         with Session(self.engine) as s:
-            return [self._ev(r) for r in s.scalars(select(_Row).where(_Row.type.in_(("click", "add_to_cart", "purchase"))))]
+            return [self._ev(r) for r in s.scalars(select(EventRow).where(EventRow.type.in_(("click", "add_to_cart", "purchase"))))]
 
     def popularity(self, weights: dict[str, float] | None = None) -> dict[str, float]:
         """product id -> weighted engagement count (for score modifiers); `weights` per event
@@ -120,30 +157,47 @@ class EventStore:
             return cached[1]
         out: dict[str, float] = {}
         with Session(self.engine) as s:
-            q = select(_Row.product_id, _Row.type, func.count()).where(_Row.product_id.is_not(None), _Row.product_id != "")
-            for pid, typ, n in s.execute(q.group_by(_Row.product_id, _Row.type)):
+            q = select(EventRow.product_id, EventRow.type, func.count()).where(EventRow.product_id.is_not(None), EventRow.product_id != "")
+            for pid, typ, n in s.execute(q.group_by(EventRow.product_id, EventRow.type)):
                 out[pid] = out.get(pid, 0.0) + w.get(typ, 0.0) * n
         self._pop = (time.monotonic(), out, dict(w))
         return out
 
-    def _delete(self, where) -> int:
+    def log_search(self, e: SearchLog) -> None:
+        """One insert per search (about a millisecond on SQLite's WAL; bench in docs)."""
+        if e.modality not in MODALITIES:
+            raise ValueError(f"unknown modality {e.modality!r} (one of {', '.join(MODALITIES)})")
         with Session(self.engine) as s, s.begin():
-            n = s.execute(delete(_Row).where(where)).rowcount
+            s.add(SearchRow(ts=e.ts or time.time(), query=normalise_query(e.query), modality=e.modality,
+                            total=int(e.total), latency_ms=float(e.latency_ms), session_id=e.session_id,
+                            query_id=e.query_id, experiment=e.experiment, arm=e.arm))
+
+    def searches_for_session(self, session_id: str) -> int:
+        with Session(self.engine) as s:
+            return int(s.scalar(select(func.count()).select_from(SearchRow)
+                                .where(SearchRow.session_id == session_id)) or 0)
+
+    def _delete(self, where, searches=None) -> int:
+        with Session(self.engine) as s, s.begin():
+            n = s.execute(delete(EventRow).where(where)).rowcount
+            if searches is not None:  # erased with them, not counted: "deleted" has always meant events
+                s.execute(delete(SearchRow).where(searches))
         self._pop = None
         return int(n)
 
     def delete_session(self, session_id: str) -> int:
-        """Erase a session's events (its profile goes with them)."""
-        return self._delete(_Row.session_id == session_id)
+        """Erase a session's events (its profile goes with them) and its logged searches."""
+        return self._delete(EventRow.session_id == session_id, SearchRow.session_id == session_id)
 
     def delete_user(self, user_id: str) -> int:
         """Erase everything recorded under a user id, across sessions."""
-        return self._delete(_Row.user_id == user_id)
+        return self._delete(EventRow.user_id == user_id)
 
     def purge_older_than(self, days: float) -> int:
         """Retention: drop events older than `days`."""
-        return self._delete(_Row.ts < time.time() - days * 86400)
+        cut = time.time() - days * 86400
+        return self._delete(EventRow.ts < cut, SearchRow.ts < cut)
 
     def count(self) -> int:
         with Session(self.engine) as s:
-            return int(s.scalar(select(func.count()).select_from(_Row)) or 0)
+            return int(s.scalar(select(func.count()).select_from(EventRow)) or 0)

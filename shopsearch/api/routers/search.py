@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import html
+import logging
+import time
 from pathlib import Path
 from string import Template
 from typing import Callable
@@ -19,6 +21,8 @@ from shopsearch.api.deps import Gates, engine
 from shopsearch.api.models import ApiResult, SearchRequest, error_line
 from shopsearch.api.routers.media import transcribe_clip
 from shopsearch.api.uploads import MAX_IMAGES, check_image, read_form, read_upload
+from shopsearch.events.store import SearchLog
+from shopsearch.ranking.experiments import running
 from shopsearch.schema import Filters
 from shopsearch.settings import Settings
 
@@ -32,13 +36,45 @@ POST_BODY = {"requestBody": {"content": {
         "video": {"type": "string", "format": "binary"}}}}}}}
 
 
-def run(eng, gates: Gates, req: SearchRequest, images: list | None = None, spoken: str | None = None) -> ApiResult:
+log = logging.getLogger(__name__)
+
+
+def modality_of(req: SearchRequest, images: list | None, clip_kind: str | None) -> str:
+    """What the shopper searched with, for the search log."""
+    if clip_kind == "video":
+        return "video"
+    if clip_kind == "audio":
+        return "voice"
+    if images:
+        return "photo"
+    return "text" if (req.text or "").strip() else "browse"
+
+
+def run(eng, gates: Gates, req: SearchRequest, images: list | None = None, spoken: str | None = None,
+        modality: str | None = None) -> ApiResult:
+    """Search, then log it (query, modality, result count, latency, session, A/B arm).
+    A session in a running A/B test is ranked by its arm."""
+    t0 = time.perf_counter()
     q = req.to_query(images, spoken)
     if not q.text and not q.images and q.filters.is_empty():
         raise HTTPException(400, "give a query: text, an image, audio, video or filters")
+    exp = running(eng.index) if q.session else None
+    arm = exp.assign(q.session) if exp is not None else None
+    if arm is not None:
+        q = arm.apply(q, eng.settings)
     with gates.search:
         res = eng.search(q)
-    return ApiResult.of(res, spoken)
+    out = ApiResult.of(res, spoken)
+    if eng.events is not None and req.page == 1 and eng.settings.search_log:  # a search, not its next page
+        try:
+            eng.events.log_search(SearchLog(query_id=out.query_id, query=q.text or "",
+                                            modality=modality or modality_of(req, images, None),
+                                            total=0 if res.no_match else res.total,
+                                            latency_ms=(time.perf_counter() - t0) * 1000, session_id=q.session,
+                                            experiment=exp.name if exp else None, arm=arm.name if arm else None))
+        except Exception:  # the shopper gets the answer even if the log is unwritable
+            log.exception("could not log a search")
+    return out
 
 
 def router(s: Settings, gates: Gates, search_key: Callable) -> APIRouter:
@@ -79,7 +115,7 @@ def router(s: Settings, gates: Gates, search_key: Callable) -> APIRouter:
         if clip:
             with gates.clip():
                 spoken, frames = transcribe_clip(eng, s, req.language, *clip)
-        return run(eng, gates, req, images + frames, spoken or None)
+        return run(eng, gates, req, images + frames, spoken or None, modality_of(req, images, clip[0] if clip else None))
 
     @r.post("/search", response_model=ApiResult, dependencies=[Depends(search_key)], openapi_extra=POST_BODY)
     async def search_post(request: Request, eng=Depends(engine)) -> ApiResult:

@@ -11,6 +11,7 @@ const session = localStorage.getItem(SESSION_KEY) || (() => {
   localStorage.setItem(SESSION_KEY, id); return id;
 })();
 let last = null;  // the last response: query id and intent, for events and the "why" panels
+let searchId = null;  // the query id of page 1 of this search: the one the server logged, for analytics
 let seq = 0;      // answers to older requests are dropped
 
 function esc(s) { return String(s ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c])); }
@@ -73,6 +74,7 @@ function render(data) {
     $("#summary").textContent = ""; $("#understood").textContent = ""; return;
   }
   last = data;
+  if (data.page === 1 || !searchId) searchId = data.query_id;
   const what = state.similarTo ? `like product ${state.similarTo}` : [state.text ? `“${state.text}”` : "", state.mediaKind ? `+ ${state.mediaKind}` : ""].filter(Boolean).join(" ");
   const related = data.related ? ` (+${data.related} related after them)` : "";
   $("#summary").textContent = `${data.total} results${related} ${what} · ${Math.round(data.took_ms)} ms`;
@@ -201,7 +203,7 @@ function renderPager(total, pageSize) {
 }
 
 function sendEvent(type, productId, position) {
-  const body = { type, session_id: session, product_id: productId, query_id: last ? last.query_id : null, query_text: state.text || null, position };
+  const body = { type, session_id: session, product_id: productId, query_id: searchId || (last ? last.query_id : null), query_text: state.text || null, position };
   return fetch("/events", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body), keepalive: true }).catch(() => {});
 }
 
