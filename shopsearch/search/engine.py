@@ -92,7 +92,7 @@ class Engine:
             p = without_hidden(self.ctx, pool(self.ctx, plan, retrieve(self.ctx, plan)), effects)
             m, by_intent = matched(self.ctx, plan, p)
             res = page(self.ctx, plan, rerank(self.ctx, plan, p, m, by_intent, effects), effects)
-            res.no_match = m is None and bool(q.text) and not plan.image_only and not plan.has_photo
+            res.no_match = res.total == 0 and bool(q.text) and not plan.image_only and not plan.has_photo
             if q.facets:
                 self._disjunctive_facets(plan, res)
             return res
