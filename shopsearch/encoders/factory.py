@@ -50,6 +50,9 @@ class TowerPair:
     def encode_image_full(self, images: Sequence[ImageLike]) -> tuple[np.ndarray, np.ndarray, list[dict[str, str]]]:
         return self.image.encode_image_full(images)
 
+    def encode_image_heads(self, images: Sequence[ImageLike]) -> tuple[np.ndarray, np.ndarray, list[dict]]:
+        return self.image.encode_image_heads(images)
+
     def predict_attributes(self, images: Sequence[ImageLike]) -> list[dict[str, str]]:
         return self.image.encode_image_full(images)[2]
 

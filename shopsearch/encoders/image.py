@@ -142,6 +142,15 @@ class ImageTower:
         aligned, visual, attrs = self._encode(images, attributes=True)
         return aligned, visual, attrs
 
+    def encode_image_heads(self, images: Sequence[ImageLike]) -> tuple[np.ndarray, np.ndarray, list[dict]]:
+        """Vectors and the heads' own attribute probabilities, without the neighbours' brand
+        votes and borrowed words: what a query photo needs (its type), at a query's cost
+        (the neighbours' keys stay unloaded in a searching process)."""
+        feats, hists = self.trunk.features(images, self.heads.pooling, self.heads.histogram)
+        h = self.heads.hidden(Heads.inputs(feats, hists))
+        visual = self.visual_space.encode(images, None, feats)[0] if self.visual_space else self.heads.visual(feats, hists)
+        return self.heads.aligned(h, feats), visual, self.heads.attributes(h)
+
     def _encode(self, images: Sequence[ImageLike], attributes: bool) -> tuple[np.ndarray, np.ndarray, list[dict]]:
         feats, hists = self.trunk.features(images, self.heads.pooling, self.heads.histogram)
         h = self.heads.hidden(Heads.inputs(feats, hists))

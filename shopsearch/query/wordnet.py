@@ -149,7 +149,18 @@ def _open(folder: str) -> WordNet | None:
 
 @lru_cache(maxsize=1)
 def english_words() -> frozenset[str]:
-    """Every WordNet noun and adjective (empty without WordNet): a word in it is a real
-    word, never a typo to correct into a catalogue word."""
-    wn = WordNet.open()
-    return frozenset(w for w in wn.words() if w.isalpha()) if wn is not None else frozenset()
+    """Every one-word WordNet noun and adjective (empty without WordNet): a word in it is a
+    real word, never a typo to correct into a catalogue word. Read from the index files
+    alone, so a serving process does not keep the whole database in memory."""
+    folder = next((Path(d) for d in [os.environ.get("SHOPSEARCH_WORDNET") or ""] + list(DEFAULT_DIRS)
+                   if d and (Path(d) / "index.noun").is_file()), None)
+    if folder is None:
+        return frozenset()
+    words: set[str] = set()
+    for pos in ("noun", "adj"):
+        with (folder / f"index.{pos}").open(encoding="utf-8", errors="replace") as f:
+            for line in f:
+                w = line.split(" ", 1)[0]
+                if w.isalpha() and not line.startswith(" "):
+                    words.add(w)
+    return frozenset(words)

@@ -139,7 +139,7 @@ def photo_and_words(ctx: SearchContext, q: Query, intent: Intent | None) -> tupl
     what they name (colour, gender, price, a negated detail)."""
     s = ctx.settings
     images = list(q.images)
-    full = getattr(ctx.encoder, "encode_image_full", None)
+    full = getattr(ctx.encoder, "encode_image_heads", None)
     intent = intent if intent is not None else ctx.parse(q.text)
     if full is None:
         return embed_photos(ctx, images), intent
