@@ -175,7 +175,13 @@ class MetaList:
         self.index, self.key, self.model = index, key, model
 
     def all(self) -> list:
-        return [self.model.model_validate(d) for d in (self.index.get_meta(self.key) or [])]
+        out = []
+        for d in self.index.get_meta(self.key) or []:
+            try:
+                out.append(self.model.model_validate(d))
+            except ValueError as e:  # written by another version, or by hand: skipped, not fatal
+                log.warning("index %s: %s entry %r skipped: %s", self.index.location, self.key, d, e)
+        return out
 
     def save(self, item) -> bool:
         """Create or replace by id; True if it replaced one."""

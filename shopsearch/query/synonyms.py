@@ -31,7 +31,9 @@ class SynonymSet(BaseModel):
             self.input = self.input.strip().lower()
             if not self.input:
                 raise ValueError("a one-way synonym needs a non-empty input")
-        elif len(self.synonyms) < 2:
+        if not self.synonyms:
+            raise ValueError("a synonym set needs at least one non-empty word")
+        if self.input is None and len(self.synonyms) < 2:
             raise ValueError("a multi-way synonym set needs at least two words (or give an input for one-way)")
         return self
 

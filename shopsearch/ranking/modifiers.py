@@ -21,7 +21,13 @@ class Modifier:
 
     @classmethod
     def parse(cls, d: dict) -> "Modifier":
-        m = cls(str(d["field"]), float(d.get("weight", 0.1)), str(d.get("transform", "linear")))
+        if not isinstance(d, dict) or not d.get("field"):
+            raise ValueError('a score modifier needs a "field" (rating, price, popularity, ...)')
+        try:
+            weight = float(d.get("weight", 0.1))
+        except (TypeError, ValueError):
+            raise ValueError(f"a score modifier's weight must be a number, not {d.get('weight')!r}") from None
+        m = cls(str(d["field"]), weight, str(d.get("transform", "linear")))
         if m.transform not in TRANSFORMS:
             raise ValueError(f"unknown transform {m.transform!r} (one of {', '.join(TRANSFORMS)})")
         return m
