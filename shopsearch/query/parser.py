@@ -327,8 +327,8 @@ def _apply_mapping(intent: Intent, m: "Mapping", strong: float) -> None:
         for v in m.values:
             slot[v] = max(slot.get(v, 0.0), m.confidence)
     intent.mappings.append(dict(m.to_dict(), gate="attribute" if m.confidence >= strong else "weak boost"))
-    if m.kind in ("type", "colour"):
-        intent.expansions += [key_of(v) for v in m.values[:2]]
+    if m.kind == "type":  # the catalogue's word for the lexical retriever ("parka" -> jackets); a colour
+        intent.expansions += [key_of(v) for v in m.values[:2]]  # is the boost's job, not BM25's
 
 
 def _continues(words: list[str], i: int, match: Callable[[int], tuple[int, str] | None], kinds: set[str],
