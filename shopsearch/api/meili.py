@@ -423,7 +423,9 @@ class Meili:
                 if len(r.hits) < 1000:
                     break
                 page += 1
-            pool = np.array(got, np.int64)
+            # the products that match come first (a sure intent orders them so; with a relevance
+            # cut only, the first `total` hits stand for them): the related rest is not counted
+            pool = np.array(got[: res.total], np.int64)
         for name in names:
             if pool is None or (name in FACET_FIELDS and not browse):
                 counts = res.facets.get(name, {})
