@@ -31,6 +31,19 @@ def _in_tables(word: str) -> bool:
 
 
 @pytest.fixture(scope="module")
+def engine(tmp_path_factory, small_index, tiny_model):
+    """This module's own engine over a copy of the test index (rules and reads of its own)."""
+    import shutil
+
+    from shopsearch.engine import Engine
+    from shopsearch.settings import Settings
+
+    idx = tmp_path_factory.mktemp("understanding") / "idx"
+    shutil.copytree(small_index, idx)
+    return Engine(idx, settings=Settings(image_model=tiny_model))
+
+
+@pytest.fixture(scope="module")
 def wordnet():
     wn = WordNet.open()
     if wn is None:
